@@ -1,0 +1,833 @@
+//! The dispatcher: turns an HTTP request into resource calls with ONTAP's conventions
+//! (path keys, `fields`, filters, `order_by`, paging, jobs, RBAC, errors).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::fields::Selection;
+use crate::jobs::{Jobs, is_terminal, job_link};
+use crate::query::{Filter, OrderKey, compare_records, parse_order_by};
+use crate::resource::{Created, Ctx, Keys, Method, Params, Principal, Resource, Role, VsadminAccess, Work};
+use crate::response::{HAL_JSON, encode_key, json_response_as, strip_links};
+use crate::schema::WriteOp;
+
+/// Checks credentials; implemented by the accounts module of the binary.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// `None` when the credentials are missing or wrong (answered with 401).
+    async fn authenticate(&self, headers: &HeaderMap) -> Option<Principal>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Collection,
+    Instance,
+}
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Lit(String),
+    Key(String),
+}
+
+struct Route {
+    segs: Vec<Seg>,
+    kind: Kind,
+    resource: Arc<dyn Resource>,
+}
+
+pub struct Api {
+    routes: Vec<Route>,
+    jobs: Arc<Jobs>,
+    auth: Arc<dyn Authenticator>,
+    body_limit: usize,
+    info: Value,
+}
+
+const MAX_RECORDS_DEFAULT: usize = 10_000;
+const RESERVED: &[&str] = &[
+    "fields",
+    "max_records",
+    "return_records",
+    "return_timeout",
+    "order_by",
+    "$orderBy",
+    "ignore_unknown_fields",
+    "pretty",
+    "offset",
+];
+
+fn parse_template(template: &str) -> Vec<Seg> {
+    template
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(key) => Seg::Key(key.to_string()),
+            None => Seg::Lit(s.to_string()),
+        })
+        .collect()
+}
+
+/// Builds a path from a template and a record's key values, encoding each key.
+pub fn instance_href(template: &str, record: &Value) -> Option<String> {
+    let mut out = String::new();
+    for seg in parse_template(template) {
+        out.push('/');
+        match seg {
+            Seg::Lit(s) => out.push_str(&s),
+            Seg::Key(key) => {
+                let value = lookup(record, &key)?;
+                out.push_str(&encode_key(&value));
+            }
+        }
+    }
+    Some(out)
+}
+
+fn lookup(record: &Value, path: &str) -> Option<String> {
+    let mut v = record;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn decode(s: &str, plus_is_space: bool) -> ApiResult<String> {
+    let s = if plus_is_space { s.replace('+', " ") } else { s.to_string() };
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::new(Code::InvalidValue, "The URL contains percent-encoded bytes that are not UTF-8."))
+}
+
+/// A parsed request, before it reaches a resource.
+struct Request {
+    method: HttpMethod,
+    path: String,
+    raw_query: Option<String>,
+    query: Vec<(String, String)>,
+    segments: Vec<String>,
+    json_only: bool,
+    body: Bytes,
+}
+
+impl Request {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn self_href(&self) -> String {
+        match &self.raw_query {
+            Some(q) if !q.is_empty() => format!("{}?{}", self.path, q),
+            _ => self.path.clone(),
+        }
+    }
+}
+
+pub struct ApiBuilder {
+    routes: Vec<Route>,
+}
+
+impl ApiBuilder {
+    pub fn register(mut self, resource: Arc<dyn Resource>) -> ApiBuilder {
+        let def = resource.def();
+        if let Some(c) = def.collection {
+            self.routes.push(Route { segs: parse_template(c), kind: Kind::Collection, resource: Arc::clone(&resource) });
+        }
+        if let Some(i) = def.instance {
+            self.routes.push(Route { segs: parse_template(i), kind: Kind::Instance, resource: Arc::clone(&resource) });
+        }
+        self
+    }
+
+    /// `info` is the OpenAPI `info` object.
+    pub fn build(self, jobs: Arc<Jobs>, auth: Arc<dyn Authenticator>, body_limit: usize, info: Value) -> Api {
+        Api { routes: self.routes, jobs, auth, body_limit, info }
+    }
+}
+
+impl Api {
+    pub fn builder() -> ApiBuilder {
+        ApiBuilder { routes: Vec::new() }
+    }
+
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
+    }
+
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Answers one HTTP request. Never panics on input; every failure is an ONTAP error.
+    pub async fn handle(&self, method: HttpMethod, uri: &axum::http::Uri, headers: &HeaderMap, body: Result<Bytes, usize>, request_id: &str) -> Response {
+        let json_only = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("application/json")) && !a.contains("hal+json"));
+        let head = method == HttpMethod::HEAD;
+        let mut response = match self.handle_inner(method, uri, headers, body, json_only, request_id).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code == Code::Internal {
+                    tracing::error!(error = %e, "internal error");
+                }
+                let mut r = json_response_as(e.status(), &e.body(), content_type(json_only));
+                if e.status() == StatusCode::UNAUTHORIZED {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vigil\""));
+                }
+                if let Some(allow) = e.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+                    r.headers_mut().insert(header::ALLOW, allow);
+                }
+                r
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        if head {
+            *response.body_mut() = Body::empty();
+        }
+        response
+    }
+
+    async fn handle_inner(
+        &self,
+        method: HttpMethod,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Result<Bytes, usize>,
+        json_only: bool,
+        request_id: &str,
+    ) -> ApiResult<Response> {
+        let Some(principal) = self.auth.authenticate(headers).await else {
+            return Err(ApiError::new(Code::Unauthenticated, "Authentication failed: a valid user name and password are required."));
+        };
+        let body = body.map_err(|limit| {
+            ApiError::new(Code::JsonUnknown, format!("The request body exceeds the limit of {limit} bytes."))
+        })?;
+        let segments = split_path(uri.path())?;
+        let path = format!("/{}", segments.iter().map(|s| encode_key(s)).collect::<Vec<_>>().join("/"));
+        let mut query = Vec::new();
+        if let Some(q) = uri.query() {
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                query.push((decode(k, true)?, decode(v, true)?));
+            }
+        }
+        let req = Request { method, path, raw_query: uri.query().map(str::to_string), query, segments, json_only, body };
+        let ctx = Ctx { principal, request_id: request_id.to_string() };
+
+        if req.segments == ["api", "openapi.json"] {
+            return match req.method {
+                HttpMethod::GET | HttpMethod::HEAD => Ok(self.reply(&req, StatusCode::OK, self.openapi())),
+                _ => Err(method_not_allowed(&req, "GET, HEAD")),
+            };
+        }
+
+        let (route, keys) = self.route(&req)?;
+        let def = route.resource.def();
+        let allow = allow_header(route);
+        let method = match req.method {
+            HttpMethod::GET | HttpMethod::HEAD => Method::Get,
+            HttpMethod::POST => Method::Post,
+            HttpMethod::PATCH => Method::Patch,
+            HttpMethod::DELETE => Method::Delete,
+            HttpMethod::OPTIONS => {
+                let mut r = self.reply(&req, StatusCode::OK, json!({}));
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    r.headers_mut().insert(header::ALLOW, v);
+                }
+                return Ok(r);
+            }
+            _ => return Err(method_not_allowed(&req, &allow)),
+        };
+        let star = keys.values().any(|v| v == "*");
+        let supported = match (route.kind, method) {
+            (_, Method::Get) => true,
+            (Kind::Collection, Method::Post) => def.post,
+            (Kind::Instance, Method::Post) => false,
+            (_, Method::Patch) => def.patch && !(star && route.kind == Kind::Instance && def.collection.is_some()),
+            (_, Method::Delete) => def.delete && !(star && route.kind == Kind::Instance && def.collection.is_some()),
+        };
+        if !supported {
+            return Err(method_not_allowed(&req, &allow));
+        }
+        authorize(&ctx.principal, def, method, &keys)?;
+        if method == Method::Get && !req.body.is_empty() && req.body.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Err(ApiError::new(Code::BodyNotAllowed, "A request body is not allowed on GET or HEAD."));
+        }
+        let collection_form = route.kind == Kind::Collection || star;
+        match (collection_form, method) {
+            (true, Method::Get) => self.get_collection(&req, &ctx, route, &keys).await,
+            (false, Method::Get) => self.get_instance(&req, &ctx, route, &keys).await,
+            (_, Method::Post) => self.post(&req, &ctx, route, &keys).await,
+            (false, Method::Patch | Method::Delete) => self.write_instance(&req, &ctx, route, &keys, method).await,
+            (true, Method::Patch | Method::Delete) => self.write_collection(&req, &ctx, route, &keys, method).await,
+        }
+    }
+
+    fn reply(&self, req: &Request, status: StatusCode, mut body: Value) -> Response {
+        if req.json_only {
+            strip_links(&mut body, true);
+        }
+        json_response_as(status, &body, content_type(req.json_only))
+    }
+
+    fn route(&self, req: &Request) -> ApiResult<(&Route, Keys)> {
+        'routes: for route in &self.routes {
+            if route.segs.len() != req.segments.len() {
+                continue;
+            }
+            let mut keys = Keys::new();
+            for (seg, actual) in route.segs.iter().zip(&req.segments) {
+                match seg {
+                    Seg::Lit(l) if l == actual => {}
+                    Seg::Lit(_) => continue 'routes,
+                    Seg::Key(k) => {
+                        keys.insert(k.clone(), actual.clone());
+                    }
+                }
+            }
+            return Ok((route, keys));
+        }
+        Err(ApiError::new(Code::ApiNotFound, "API not found"))
+    }
+
+    /// Records under the path keys that the caller may see, before query filters.
+    async fn visible(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Vec<Value>> {
+        let def = route.resource.def();
+        let mut records = route.resource.list(ctx, keys).await?;
+        records.retain(|r| keys.iter().all(|(k, v)| v == "*" || lookup(r, k).as_deref() == Some(v.as_str())));
+        if let (Some((own, _)), Some(field)) = (&ctx.principal.svm, def.svm_field) {
+            records.retain(|r| lookup(r, field).as_deref() == Some(own.as_str()));
+        }
+        if let Some(template) = def.instance {
+            for r in &mut records {
+                if let (Some(href), Value::Object(map)) = (instance_href(template, r), &mut *r) {
+                    map.insert("_links".into(), json!({"self": {"href": href}}));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Splits the query into filters and the resource's own parameters, rejecting
+    /// anything else with 262179.
+    fn parse_query(&self, req: &Request, route: &Route, method: Method, filters_allowed: bool) -> ApiResult<(Vec<Filter>, Params)> {
+        let def = route.resource.def();
+        let mut filters = Vec::new();
+        let mut params = Params::new();
+        for (name, value) in &req.query {
+            if RESERVED.contains(&name.as_str()) || name.starts_with("start.") {
+                continue;
+            }
+            if def.accepts_param(method, name) {
+                params.insert(name.clone(), value.clone());
+                continue;
+            }
+            if def.schema.lookup(name).is_some() {
+                if !filters_allowed {
+                    return Err(if method == Method::Post {
+                        ApiError::new(Code::PostWithFilter, "POST does not support filtering on attributes.").with_target(name)
+                    } else {
+                        ApiError::unexpected_argument(name)
+                    });
+                }
+                filters.push(Filter::parse(name, value, &def.schema)?);
+                continue;
+            }
+            return Err(ApiError::unexpected_argument(name));
+        }
+        Ok((filters, params))
+    }
+
+    fn order_keys(&self, req: &Request, route: &Route) -> ApiResult<(Vec<OrderKey>, bool)> {
+        let schema = &route.resource.def().schema;
+        match req.param("order_by").or_else(|| req.param("$orderBy")) {
+            Some(v) => Ok((parse_order_by(v, schema)?, true)),
+            None => {
+                let keys = key_paths(route).join(",");
+                Ok((if keys.is_empty() { Vec::new() } else { parse_order_by(&keys, schema)? }, false))
+            }
+        }
+    }
+
+    async fn get_collection(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+        let def = route.resource.def();
+        let (filters, _) = self.parse_query(req, route, Method::Get, true)?;
+        let max_records = match req.param("max_records") {
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid_value("max_records", v))?,
+            None => MAX_RECORDS_DEFAULT,
+        };
+        let return_records = parse_bool_param(req, "return_records", true)?;
+        parse_timeout(req, 15)?;
+        let ignore_unknown = parse_bool_param(req, "ignore_unknown_fields", false)?;
+        let offset = match req.param("offset") {
+            Some(v) => v.parse::<usize>().map_err(|_| ApiError::invalid_value("offset", v))?,
+            None => 0,
+        };
+        let (order, explicit_order) = self.order_keys(req, route)?;
+        let mut selection = match req.param("fields") {
+            Some(f) => Selection::parse(f, &def.schema, ignore_unknown)?,
+            None => Selection::paths(filters.iter().map(|f| f.path.clone())),
+        };
+        for p in def.schema.identity_paths().into_iter().chain(key_paths(route)) {
+            selection.add(&p);
+        }
+
+        let mut records = self.visible(ctx, route, keys).await?;
+        records.retain(|r| filters.iter().all(|f| f.matches(r)));
+        records.sort_by(|a, b| compare_records(a, b, &order));
+
+        // The continuation of a default-ordered listing is the key of the last record
+        // sent (ONTAP's `start.<key>`), so inserts between pages neither repeat nor skip.
+        let start: Vec<(String, String)> = req
+            .query
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("start.").map(|p| (p.to_string(), v.clone())))
+            .collect();
+        let mut skip = 0;
+        if !start.is_empty() && !explicit_order {
+            let mut probe = Value::Object(Map::new());
+            for (path, value) in &start {
+                set_path(&mut probe, path, value, &def.schema);
+            }
+            skip = records.iter().take_while(|r| compare_records(r, &probe, &order) != Ordering::Greater).count();
+        }
+        let remaining: Vec<Value> = records.into_iter().skip(skip + offset).collect();
+        let more = remaining.len() > max_records;
+        let page: Vec<Value> = remaining.into_iter().take(max_records).collect();
+
+        let mut links = json!({"self": {"href": req.self_href()}});
+        let next = more.then(|| next_href(req, route, page.last(), explicit_order, offset + page.len()));
+        if let Some(href) = &next {
+            links["next"] = json!({ "href": href });
+        }
+        let mut body = json!({});
+        if return_records {
+            body["records"] = Value::Array(page.iter().map(|r| selection.project(r, &def.schema)).collect());
+        }
+        body["num_records"] = json!(page.len());
+        body["_links"] = links;
+        let mut response = self.reply(req, StatusCode::OK, body);
+        if let Some(href) = next
+            && let Ok(v) = HeaderValue::from_str(&format!("<{href}>; rel=\"next\""))
+        {
+            response.headers_mut().insert(header::LINK, v);
+        }
+        Ok(response)
+    }
+
+    async fn find(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Value> {
+        let mut records = self.visible(ctx, route, keys).await?;
+        if records.len() == 1 {
+            return Ok(records.swap_remove(0));
+        }
+        let target = key_paths(route).last().cloned().unwrap_or_else(|| "uuid".to_string());
+        Err(ApiError::not_found(&target))
+    }
+
+    async fn get_instance(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+        let def = route.resource.def();
+        for (name, _) in &req.query {
+            if !matches!(name.as_str(), "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty") {
+                return Err(ApiError::unexpected_argument(name));
+            }
+        }
+        let ignore_unknown = parse_bool_param(req, "ignore_unknown_fields", false)?;
+        let mut selection = match req.param("fields") {
+            Some(f) => Selection::parse(f, &def.schema, ignore_unknown)?,
+            None => Selection::standard(),
+        };
+        for p in def.schema.identity_paths().into_iter().chain(key_paths(route)) {
+            selection.add(&p);
+        }
+        let record = self.find(ctx, route, keys).await?;
+        Ok(self.reply(req, StatusCode::OK, selection.project(&record, &def.schema)))
+    }
+
+    fn body(&self, req: &Request) -> ApiResult<Value> {
+        if req.body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(json!({}));
+        }
+        let text = std::str::from_utf8(&req.body)
+            .map_err(|e| ApiError::new(Code::InvalidJson, format!("The request body is not valid UTF-8 (at byte {}).", e.valid_up_to())))?;
+        serde_json::from_str(text).map_err(|e| {
+            ApiError::new(Code::InvalidJson, format!("Invalid JSON input at line {}, column {}: {e}", e.line(), e.column()))
+        })
+    }
+
+    async fn post(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+        let def = route.resource.def();
+        let (_, params) = self.parse_query(req, route, Method::Post, false)?;
+        let timeout = parse_timeout(req, 0)?;
+        let return_records = parse_bool_param(req, "return_records", false)?;
+        let mut body = self.body(req)?;
+        def.schema.validate_body(&body, WriteOp::Create)?;
+        scope_body_to_svm(&ctx.principal, def, &mut body)?;
+        let Created { record, work } = route.resource.create(ctx, keys, body, &params).await?;
+        let location = def.instance.and_then(|t| instance_href(t, &record));
+        let description = format!("POST {}", req.path);
+        let (status, mut reply) = self.finish(ctx, work, def.is_async(Method::Post), description, timeout, StatusCode::CREATED).await?;
+        if return_records {
+            let fresh = match &location {
+                Some(_) => self.find(ctx, route, &record_keys(route, &record)).await.unwrap_or(record),
+                None => record,
+            };
+            reply["num_records"] = json!(1);
+            reply["records"] = json!([Selection::standard().project(&fresh, &def.schema)]);
+        }
+        let mut response = self.reply(req, status, reply);
+        if let Some(loc) = location
+            && let Ok(v) = HeaderValue::from_str(&loc)
+        {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(response)
+    }
+
+    /// Runs `work` (as a job when the operation is asynchronous) and picks the status:
+    /// 202 while a job runs past `return_timeout`, the job's error if it failed in time.
+    async fn finish(&self, ctx: &Ctx, work: Work, is_async: bool, description: String, timeout: Duration, done: StatusCode) -> ApiResult<(StatusCode, Value)> {
+        let future = match work {
+            Work::Done if !is_async => return Ok((done, json!({}))),
+            Work::Done => Box::pin(async { Ok("success".to_string()) }) as crate::jobs::JobWork,
+            Work::Job(f) => f,
+        };
+        let svm = ctx.principal.svm.as_ref().map(|(uuid, name)| json!({"uuid": uuid, "name": name}));
+        let uuid = self.jobs.start(description, svm, future).await?;
+        let body = json!({"job": job_link(&uuid)});
+        match self.jobs.wait(&uuid, timeout).await {
+            Some(job) if job["state"] == "success" => Ok((done, body)),
+            Some(job) if is_terminal(&job) => Err(job_error(&job)),
+            _ => Ok((StatusCode::ACCEPTED, body)),
+        }
+    }
+
+    async fn write_instance(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys, method: Method) -> ApiResult<Response> {
+        let def = route.resource.def();
+        let (_, params) = self.parse_query(req, route, method, false)?;
+        let timeout = parse_timeout(req, 0)?;
+        let body = self.body(req)?;
+        let record = self.find(ctx, route, keys).await?;
+        let work = self.apply(ctx, route, &record, body, &params, method).await?;
+        let description = format!("{} {}", method.as_str(), req.path);
+        let (status, reply) = self.finish(ctx, work, def.is_async(method), description, timeout, StatusCode::OK).await?;
+        Ok(self.reply(req, status, reply))
+    }
+
+    async fn apply(&self, ctx: &Ctx, route: &Route, record: &Value, body: Value, params: &Params, method: Method) -> ApiResult<Work> {
+        let def = route.resource.def();
+        match method {
+            Method::Patch => {
+                def.schema.validate_body(&body, WriteOp::Modify)?;
+                let empty = body.as_object().is_none_or(|m| m.keys().all(|k| k == "_links"));
+                if empty && !def.patch_actions.iter().any(|a| params.contains_key(*a)) {
+                    return Err(ApiError::new(Code::NothingToModify, "No values were supplied to modify."));
+                }
+                route.resource.modify(ctx, record, body, params).await
+            }
+            Method::Delete => {
+                if body.as_object().is_none_or(|m| !m.is_empty()) {
+                    return Err(ApiError::new(Code::BodyNotAllowed, "A request body is not allowed on DELETE."));
+                }
+                route.resource.remove(ctx, record, params).await
+            }
+            Method::Get | Method::Post => Err(ApiError::internal("write dispatch on a read method")),
+        }
+    }
+
+    /// ONTAP's query-based PATCH/DELETE: the matching records one at a time, each job
+    /// awaited before the next.
+    async fn write_collection(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys, method: Method) -> ApiResult<Response> {
+        let def = route.resource.def();
+        let (filters, params) = self.parse_query(req, route, method, true)?;
+        if filters.is_empty() {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                format!("{} on a collection needs at least one query filter to select the records.", method.as_str()),
+            ));
+        }
+        let timeout = parse_timeout(req, 15)?;
+        let max_records = match req.param("max_records") {
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid_value("max_records", v))?,
+            None => usize::MAX,
+        };
+        let body = self.body(req)?;
+        let (order, _) = self.order_keys(req, route)?;
+        let mut records = self.visible(ctx, route, keys).await?;
+        records.retain(|r| filters.iter().all(|f| f.matches(r)));
+        records.sort_by(|a, b| compare_records(a, b, &order));
+        let mut jobs = Vec::new();
+        let mut count = 0;
+        for record in records.iter().take(max_records) {
+            let work = self.apply(ctx, route, record, body.clone(), &params, method).await?;
+            let href = record.get("_links").and_then(|l| l["self"]["href"].as_str()).unwrap_or(&req.path).to_string();
+            let description = format!("{} {}", method.as_str(), href);
+            let (_, reply) = self.finish(ctx, work, def.is_async(method), description, timeout.max(Duration::from_secs(120)), StatusCode::OK).await?;
+            if let Some(job) = reply.get("job") {
+                jobs.push(job.clone());
+            }
+            count += 1;
+        }
+        let mut reply = json!({"num_records": count, "_links": {"self": {"href": req.self_href()}}});
+        if !jobs.is_empty() {
+            reply["jobs"] = Value::Array(jobs);
+        }
+        Ok(self.reply(req, StatusCode::OK, reply))
+    }
+
+    /// The OpenAPI description, built from the registered schemas.
+    pub fn openapi(&self) -> Value {
+        let mut paths = Map::new();
+        for route in &self.routes {
+            let def = route.resource.def();
+            let template = route.segs.iter().map(|s| match s {
+                Seg::Lit(l) => l.clone(),
+                Seg::Key(k) => format!("{{{k}}}"),
+            });
+            let path = format!("/{}", template.collect::<Vec<_>>().join("/"));
+            let schema = def.schema.openapi();
+            let params: Vec<Value> = route
+                .segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(json!({"name": k, "in": "path", "required": true, "schema": {"type": "string"}})),
+                    Seg::Lit(_) => None,
+                })
+                .collect();
+            let mut ops = Map::new();
+            let error = json!({"description": "ONTAP error", "content": {HAL_JSON: {"schema": {"$ref": "#/components/schemas/error_response"}}}});
+            let get = if route.kind == Kind::Collection {
+                json!({"parameters": params, "responses": {"200": {"description": "collection", "content": {HAL_JSON: {"schema": {
+                    "type": "object", "properties": {"records": {"type": "array", "items": schema}, "num_records": {"type": "integer"}, "_links": {"type": "object"}}}}}}, "default": error}})
+            } else {
+                json!({"parameters": params, "responses": {"200": {"description": "instance", "content": {HAL_JSON: {"schema": schema}}}, "default": error}})
+            };
+            ops.insert("get".into(), get);
+            let job_reply = json!({"description": "job started", "content": {HAL_JSON: {"schema": {"$ref": "#/components/schemas/job_link_response"}}}});
+            let write = |m: Method, ok: &str| {
+                let mut responses = json!({ok: {"description": "done"}, "default": error});
+                if def.is_async(m) {
+                    responses["202"] = job_reply.clone();
+                }
+                let mut op = json!({"parameters": params, "responses": responses});
+                if m != Method::Delete {
+                    op["requestBody"] = json!({"content": {"application/json": {"schema": schema}}});
+                }
+                op
+            };
+            if route.kind == Kind::Collection && def.post {
+                ops.insert("post".into(), write(Method::Post, "201"));
+            }
+            if def.patch {
+                ops.insert("patch".into(), write(Method::Patch, "200"));
+            }
+            if def.delete {
+                ops.insert("delete".into(), write(Method::Delete, "200"));
+            }
+            paths.insert(path, Value::Object(ops));
+        }
+        json!({
+            "openapi": "3.0.3",
+            "info": self.info,
+            "paths": paths,
+            "components": {
+                "securitySchemes": {"basic_auth": {"type": "http", "scheme": "basic"}},
+                "schemas": {
+                    "error_response": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                        "message": {"type": "string"}, "code": {"type": "string"}, "target": {"type": "string"}}}}},
+                    "job_link_response": {"type": "object", "properties": {"job": {"type": "object", "properties": {
+                        "uuid": {"type": "string"}, "_links": {"type": "object"}}}}}
+                }
+            },
+            "security": [{"basic_auth": []}]
+        })
+    }
+}
+
+fn content_type(json_only: bool) -> &'static str {
+    if json_only { "application/json" } else { HAL_JSON }
+}
+
+fn method_not_allowed(req: &Request, allow: &str) -> ApiError {
+    let mut e = ApiError::new(Code::NotSupported, format!("The method \"{}\" is not supported on \"{}\".", req.method, req.path));
+    e.allow = Some(allow.to_string());
+    e
+}
+
+fn allow_header(route: &Route) -> String {
+    let def = route.resource.def();
+    let mut methods = vec!["GET", "HEAD", "OPTIONS"];
+    if route.kind == Kind::Collection && def.post {
+        methods.push("POST");
+    }
+    if def.patch {
+        methods.push("PATCH");
+    }
+    if def.delete {
+        methods.push("DELETE");
+    }
+    methods.join(", ")
+}
+
+fn key_paths(route: &Route) -> Vec<String> {
+    let template = route.resource.def().instance.map(parse_template).unwrap_or_default();
+    template
+        .into_iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k),
+            Seg::Lit(_) => None,
+        })
+        .collect()
+}
+
+fn record_keys(route: &Route, record: &Value) -> Keys {
+    key_paths(route).into_iter().filter_map(|k| lookup(record, &k).map(|v| (k, v))).collect()
+}
+
+fn next_href(req: &Request, route: &Route, last: Option<&Value>, explicit_order: bool, next_offset: usize) -> String {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, crate::response::COMPONENT).to_string();
+    let mut parts = Vec::new();
+    if explicit_order {
+        parts.push(format!("offset={next_offset}"));
+    } else if let Some(last) = last {
+        for key in key_paths(route) {
+            if let Some(v) = lookup(last, &key) {
+                parts.push(format!("start.{}={}", key, enc(&v)));
+            }
+        }
+    }
+    for (k, v) in &req.query {
+        if k.starts_with("start.") || k == "offset" {
+            continue;
+        }
+        parts.push(format!("{}={}", enc(k), enc(v)));
+    }
+    format!("{}?{}", req.path, parts.join("&"))
+}
+
+fn set_path(target: &mut Value, path: &str, value: &str, schema: &crate::schema::Schema) {
+    let typed = match schema.lookup(path).map(|f| f.scalar_ty()) {
+        Some(crate::schema::Ty::Integer) => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+        _ => json!(value),
+    };
+    let mut cur = target;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Value::Object(map) = cur else { return };
+        if i == parts.len() - 1 {
+            map.insert((*part).to_string(), typed);
+            return;
+        }
+        cur = map.entry((*part).to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+fn parse_bool_param(req: &Request, name: &str, default: bool) -> ApiResult<bool> {
+    match req.param(name) {
+        None => Ok(default),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::invalid_value(name, v)),
+        },
+    }
+}
+
+fn parse_timeout(req: &Request, default: u64) -> ApiResult<Duration> {
+    match req.param("return_timeout") {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= 120)
+            .map(Duration::from_secs)
+            .ok_or_else(|| ApiError::invalid_value("return_timeout", v)),
+    }
+}
+
+fn job_error(job: &Value) -> ApiError {
+    let code = job["code"].as_u64().and_then(|c| Code::ALL.iter().copied().find(|k| k.code() == c)).unwrap_or(Code::Internal);
+    ApiError::new(code, job["message"].as_str().unwrap_or("The job failed.").to_string())
+}
+
+/// Decodes path segments and resolves `.`/`..` (RFC 3986 §5.2.4); trailing slashes
+/// and empty segments are dropped.
+fn split_path(path: &str) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in path.split('/') {
+        match raw {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(decode(raw, true)?),
+        }
+    }
+    Ok(out)
+}
+
+fn authorize(principal: &Principal, def: &crate::resource::ResourceDef, method: Method, keys: &Keys) -> ApiResult<()> {
+    match principal.role {
+        Role::Admin => Ok(()),
+        Role::Readonly if method == Method::Get => Ok(()),
+        Role::Readonly => Err(ApiError::forbidden()),
+        Role::Vsadmin => {
+            let allowed = match def.vsadmin {
+                VsadminAccess::None => false,
+                VsadminAccess::Read => method == Method::Get,
+                VsadminAccess::All => true,
+            };
+            if !allowed {
+                return Err(ApiError::forbidden());
+            }
+            if let (Some(field), Some((own, _))) = (def.svm_field, &principal.svm)
+                && let Some(v) = keys.get(field)
+                && v != "*"
+                && v != own
+            {
+                return Err(ApiError::forbidden());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// An SVM administrator's POST is about its own SVM: `svm` defaults to it and naming
+/// another SVM is refused.
+fn scope_body_to_svm(principal: &Principal, def: &crate::resource::ResourceDef, body: &mut Value) -> ApiResult<()> {
+    let (Some((own_uuid, own_name)), Some(field)) = (&principal.svm, def.svm_field) else {
+        return Ok(());
+    };
+    let Some(object) = field.strip_suffix(".uuid") else { return Ok(()) };
+    if def.schema.lookup(object).is_none_or(|f| !f.access().create) {
+        return Ok(());
+    }
+    let svm = body.get(object).cloned().unwrap_or(Value::Null);
+    let uuid_ok = svm.get("uuid").and_then(Value::as_str).is_none_or(|u| u == own_uuid);
+    let name_ok = svm.get("name").and_then(Value::as_str).is_none_or(|n| n == own_name);
+    if !uuid_ok || !name_ok {
+        return Err(ApiError::forbidden());
+    }
+    if let Value::Object(map) = body {
+        map.insert(object.to_string(), json!({"uuid": own_uuid, "name": own_name}));
+    }
+    Ok(())
+}

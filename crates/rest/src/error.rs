@@ -1,0 +1,245 @@
+//! ONTAP error codes and the error body every failing request gets.
+//!
+//! One table maps each code Vigil can raise to its HTTP status, so that a handler
+//! names the situation and never picks a status by hand.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $status:ident;)*) => {
+        /// Every ONTAP error code Vigil raises, with its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            pub fn code(self) -> u64 {
+                match self { $(Code::$name => $code,)* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(Code::$name => StatusCode::$status,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Generic codes (ONTAP REST reference, "Getting started").
+    /// An entry with the same identifiers already exists.
+    Duplicate = 1, CONFLICT;
+    /// A field has an invalid value, is missing, or an extra field was supplied.
+    InvalidField = 2, BAD_REQUEST;
+    /// The API path or method is not supported.
+    NotSupported = 3, METHOD_NOT_ALLOWED;
+    /// An API path Vigil does not serve.
+    ApiNotFound = 3, NOT_FOUND;
+    /// No entry with the given identifiers.
+    NotFound = 4, NOT_FOUND;
+    /// Authenticated but not permitted.
+    PermissionDenied = 6, FORBIDDEN;
+    /// Missing or wrong credentials (ONTAP documents only the status; Vigil reuses 6).
+    Unauthenticated = 6, UNAUTHORIZED;
+    /// A resource limit was reached.
+    LimitExceeded = 7, TOO_MANY_REQUESTS;
+    /// The resource is in use by another object.
+    InUse = 8, CONFLICT;
+    /// Unexpected failure inside Vigil.
+    Internal = 262145, INTERNAL_SERVER_ERROR;
+    /// Too many requests in progress.
+    TooManyRequests = 262160, TOO_MANY_REQUESTS;
+    MissingValue = 262177, BAD_REQUEST;
+    /// Unknown field or query parameter.
+    UnexpectedArgument = 262179, BAD_REQUEST;
+    InvalidValue = 262185, BAD_REQUEST;
+    InvalidCombination = 262186, BAD_REQUEST;
+    SpecifiedTwice = 262188, BAD_REQUEST;
+    /// A PATCH that changes nothing.
+    NothingToModify = 262190, BAD_REQUEST;
+    ExpressionMissingValue = 262194, BAD_REQUEST;
+    /// A field that cannot be set in this operation (read-only, or create-only on PATCH).
+    ReadOnlyField = 262196, BAD_REQUEST;
+    /// A value of the wrong type or outside its allowed set.
+    InvalidFieldValue = 262197, BAD_REQUEST;
+    BodyNotAllowed = 262198, BAD_REQUEST;
+    InvalidJson = 262199, BAD_REQUEST;
+    InvalidJsonRange = 262200, BAD_REQUEST;
+    /// A JSON problem without a better code, e.g. a body over the size limit.
+    JsonUnknown = 262201, PAYLOAD_TOO_LARGE;
+    SecretInUrl = 262202, BAD_REQUEST;
+    FieldNotInPatch = 262203, BAD_REQUEST;
+    OrderByTimeout = 262210, INTERNAL_SERVER_ERROR;
+    /// Filters in the query of a POST.
+    PostWithFilter = 262211, BAD_REQUEST;
+    RequiredValueMissing = 262212, BAD_REQUEST;
+    DuplicateValue = 262222, BAD_REQUEST;
+    FieldNotReadable = 262249, BAD_REQUEST;
+    FieldNotQueryable = 262250, BAD_REQUEST;
+    ArrayExpected = 262254, BAD_REQUEST;
+    ArrayNotExpected = 262255, BAD_REQUEST;
+    /// A field that `order_by` cannot sort on.
+    OrderByField = 262268, BAD_REQUEST;
+    PropertyTwice = 262282, BAD_REQUEST;
+    /// Unbalanced braces in `fields`.
+    MismatchedBraces = 262286, BAD_REQUEST;
+
+    // Jobs (/api/cluster/jobs).
+    JobAlreadyTerminal = 458762, BAD_REQUEST;
+    JobNotRunning = 458776, BAD_REQUEST;
+    JobPauseUnsupported = 458783, BAD_REQUEST;
+    JobCancelUnsupported = 458784, BAD_REQUEST;
+
+    // Schedules (/api/cluster/schedules).
+    InvalidSchedule = 458788, BAD_REQUEST;
+
+    // SVMs (/api/svm/svms).
+    SvmIncorrectFields = 13434884, BAD_REQUEST;
+    SvmIpspaceMismatch = 13434888, BAD_REQUEST;
+    SvmNameInUse = 13434908, CONFLICT;
+    SvmNameTooLong = 13434911, BAD_REQUEST;
+    SvmIpspaceNotFound = 13434912, BAD_REQUEST;
+    SvmNamespaceUnusable = 13434880, BAD_REQUEST;
+
+    // Accounts (/api/security/accounts).
+    AccountInvalidRole = 5636129, BAD_REQUEST;
+    AccountOwnerNotFound = 5636169, BAD_REQUEST;
+    AccountSelfDelete = 5636198, BAD_REQUEST;
+    AccountPasswordTooShort = 7077906, BAD_REQUEST;
+}
+
+/// An ONTAP error: code, message and optionally the input field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    pub target: Option<String>,
+    /// The `Allow` header of a 405 reply.
+    pub allow: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            target: None,
+            allow: None,
+        }
+    }
+
+    pub fn with_target(mut self, target: impl Into<String>) -> ApiError {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn not_found(target: &str) -> ApiError {
+        ApiError::new(Code::NotFound, "entry doesn't exist").with_target(target)
+    }
+
+    pub fn unexpected_argument(name: &str) -> ApiError {
+        ApiError::new(
+            Code::UnexpectedArgument,
+            format!("Unexpected argument \"{name}\"."),
+        )
+        .with_target(name)
+    }
+
+    pub fn invalid_value(field: &str, value: &str) -> ApiError {
+        ApiError::new(
+            Code::InvalidFieldValue,
+            format!("\"{value}\" is an invalid value for field \"{field}\""),
+        )
+        .with_target(field)
+    }
+
+    pub fn read_only(field: &str) -> ApiError {
+        ApiError::new(
+            Code::ReadOnlyField,
+            format!("Field \"{field}\" cannot be set in this operation."),
+        )
+        .with_target(field)
+    }
+
+    pub fn required(field: &str) -> ApiError {
+        ApiError::new(
+            Code::RequiredValueMissing,
+            format!("\"{field}\" is a required field"),
+        )
+        .with_target(field)
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(Code::PermissionDenied, "not authorized for that command")
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::Internal, message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({
+            "message": self.message,
+            "code": self.code.code().to_string(),
+        });
+        if let Some(target) = &self.target {
+            error["target"] = json!(target);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code.code())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "store failure");
+        ApiError::internal(format!("Persistence failure: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        crate::response::json_response(self.status(), &self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert((c.code(), c.status())), "duplicate code {}", c.code());
+        }
+    }
+
+    #[test]
+    fn body_has_string_code_and_target() {
+        let e = ApiError::not_found("uuid");
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            e.body(),
+            json!({"error": {"message": "entry doesn't exist", "code": "4", "target": "uuid"}})
+        );
+    }
+}
