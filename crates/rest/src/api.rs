@@ -15,7 +15,9 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::fields::Selection;
 use crate::jobs::{Jobs, is_terminal, job_link};
 use crate::query::{Filter, OrderKey, compare_records, parse_order_by};
-use crate::resource::{Created, Ctx, Keys, Method, Params, Principal, Resource, Role, VsadminAccess, Work};
+use crate::resource::{
+    Created, Ctx, Keys, Method, Params, Principal, Resource, Role, VsadminAccess, Work,
+};
 use crate::response::{HAL_JSON, encode_key, json_response_as, strip_links};
 use crate::schema::WriteOp;
 
@@ -69,10 +71,12 @@ fn parse_template(template: &str) -> Vec<Seg> {
     template
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(key) => Seg::Key(key.to_string()),
-            None => Seg::Lit(s.to_string()),
-        })
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(key) => Seg::Key(key.to_string()),
+                None => Seg::Lit(s.to_string()),
+            },
+        )
         .collect()
 }
 
@@ -105,11 +109,20 @@ fn lookup(record: &Value, path: &str) -> Option<String> {
 }
 
 fn decode(s: &str, plus_is_space: bool) -> ApiResult<String> {
-    let s = if plus_is_space { s.replace('+', " ") } else { s.to_string() };
+    let s = if plus_is_space {
+        s.replace('+', " ")
+    } else {
+        s.to_string()
+    };
     percent_encoding::percent_decode_str(&s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| ApiError::new(Code::InvalidValue, "The URL contains percent-encoded bytes that are not UTF-8."))
+        .map_err(|_| {
+            ApiError::new(
+                Code::InvalidValue,
+                "The URL contains percent-encoded bytes that are not UTF-8.",
+            )
+        })
 }
 
 /// A parsed request, before it reaches a resource.
@@ -125,7 +138,11 @@ struct Request {
 
 impl Request {
     fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn self_href(&self) -> String {
@@ -144,17 +161,37 @@ impl ApiBuilder {
     pub fn register(mut self, resource: Arc<dyn Resource>) -> ApiBuilder {
         let def = resource.def();
         if let Some(c) = def.collection {
-            self.routes.push(Route { segs: parse_template(c), kind: Kind::Collection, resource: Arc::clone(&resource) });
+            self.routes.push(Route {
+                segs: parse_template(c),
+                kind: Kind::Collection,
+                resource: Arc::clone(&resource),
+            });
         }
         if let Some(i) = def.instance {
-            self.routes.push(Route { segs: parse_template(i), kind: Kind::Instance, resource: Arc::clone(&resource) });
+            self.routes.push(Route {
+                segs: parse_template(i),
+                kind: Kind::Instance,
+                resource: Arc::clone(&resource),
+            });
         }
         self
     }
 
     /// `info` is the OpenAPI `info` object.
-    pub fn build(self, jobs: Arc<Jobs>, auth: Arc<dyn Authenticator>, body_limit: usize, info: Value) -> Api {
-        Api { routes: self.routes, jobs, auth, body_limit, info }
+    pub fn build(
+        self,
+        jobs: Arc<Jobs>,
+        auth: Arc<dyn Authenticator>,
+        body_limit: usize,
+        info: Value,
+    ) -> Api {
+        Api {
+            routes: self.routes,
+            jobs,
+            auth,
+            body_limit,
+            info,
+        }
     }
 }
 
@@ -172,13 +209,27 @@ impl Api {
     }
 
     /// Answers one HTTP request. Never panics on input; every failure is an ONTAP error.
-    pub async fn handle(&self, method: HttpMethod, uri: &axum::http::Uri, headers: &HeaderMap, body: Result<Bytes, usize>, request_id: &str) -> Response {
+    pub async fn handle(
+        &self,
+        method: HttpMethod,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Result<Bytes, usize>,
+        request_id: &str,
+    ) -> Response {
         let json_only = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("application/json")) && !a.contains("hal+json"));
+            .is_some_and(|a| {
+                a.split(',')
+                    .any(|t| t.trim().starts_with("application/json"))
+                    && !a.contains("hal+json")
+            });
         let head = method == HttpMethod::HEAD;
-        let mut response = match self.handle_inner(method, uri, headers, body, json_only, request_id).await {
+        let mut response = match self
+            .handle_inner(method, uri, headers, body, json_only, request_id)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 if e.code == Code::Internal {
@@ -186,9 +237,16 @@ impl Api {
                 }
                 let mut r = json_response_as(e.status(), &e.body(), content_type(json_only));
                 if e.status() == StatusCode::UNAUTHORIZED {
-                    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vigil\""));
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"vigil\""),
+                    );
                 }
-                if let Some(allow) = e.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+                if let Some(allow) = e
+                    .allow
+                    .as_deref()
+                    .and_then(|a| HeaderValue::from_str(a).ok())
+                {
                     r.headers_mut().insert(header::ALLOW, allow);
                 }
                 r
@@ -213,13 +271,26 @@ impl Api {
         request_id: &str,
     ) -> ApiResult<Response> {
         let Some(principal) = self.auth.authenticate(headers).await else {
-            return Err(ApiError::new(Code::Unauthenticated, "Authentication failed: a valid user name and password are required."));
+            return Err(ApiError::new(
+                Code::Unauthenticated,
+                "Authentication failed: a valid user name and password are required.",
+            ));
         };
         let body = body.map_err(|limit| {
-            ApiError::new(Code::JsonUnknown, format!("The request body exceeds the limit of {limit} bytes."))
+            ApiError::new(
+                Code::JsonUnknown,
+                format!("The request body exceeds the limit of {limit} bytes."),
+            )
         })?;
         let segments = split_path(uri.path())?;
-        let path = format!("/{}", segments.iter().map(|s| encode_key(s)).collect::<Vec<_>>().join("/"));
+        let path = format!(
+            "/{}",
+            segments
+                .iter()
+                .map(|s| encode_key(s))
+                .collect::<Vec<_>>()
+                .join("/")
+        );
         let mut query = Vec::new();
         if let Some(q) = uri.query() {
             for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -227,12 +298,25 @@ impl Api {
                 query.push((decode(k, true)?, decode(v, true)?));
             }
         }
-        let req = Request { method, path, raw_query: uri.query().map(str::to_string), query, segments, json_only, body };
-        let ctx = Ctx { principal, request_id: request_id.to_string() };
+        let req = Request {
+            method,
+            path,
+            raw_query: uri.query().map(str::to_string),
+            query,
+            segments,
+            json_only,
+            body,
+        };
+        let ctx = Ctx {
+            principal,
+            request_id: request_id.to_string(),
+        };
 
         if req.segments == ["api", "openapi.json"] {
             return match req.method {
-                HttpMethod::GET | HttpMethod::HEAD => Ok(self.reply(&req, StatusCode::OK, self.openapi())),
+                HttpMethod::GET | HttpMethod::HEAD => {
+                    Ok(self.reply(&req, StatusCode::OK, self.openapi()))
+                }
                 _ => Err(method_not_allowed(&req, "GET, HEAD")),
             };
         }
@@ -259,23 +343,38 @@ impl Api {
             (_, Method::Get) => true,
             (Kind::Collection, Method::Post) => def.post,
             (Kind::Instance, Method::Post) => false,
-            (_, Method::Patch) => def.patch && !(star && route.kind == Kind::Instance && def.collection.is_some()),
-            (_, Method::Delete) => def.delete && !(star && route.kind == Kind::Instance && def.collection.is_some()),
+            (_, Method::Patch) => {
+                def.patch && !(star && route.kind == Kind::Instance && def.collection.is_some())
+            }
+            (_, Method::Delete) => {
+                def.delete && !(star && route.kind == Kind::Instance && def.collection.is_some())
+            }
         };
         if !supported {
             return Err(method_not_allowed(&req, &allow));
         }
         authorize(&ctx.principal, def, method, &keys)?;
-        if method == Method::Get && !req.body.is_empty() && req.body.iter().any(|b| !b.is_ascii_whitespace()) {
-            return Err(ApiError::new(Code::BodyNotAllowed, "A request body is not allowed on GET or HEAD."));
+        if method == Method::Get
+            && !req.body.is_empty()
+            && req.body.iter().any(|b| !b.is_ascii_whitespace())
+        {
+            return Err(ApiError::new(
+                Code::BodyNotAllowed,
+                "A request body is not allowed on GET or HEAD.",
+            ));
         }
         let collection_form = route.kind == Kind::Collection || star;
         match (collection_form, method) {
             (true, Method::Get) => self.get_collection(&req, &ctx, route, &keys).await,
             (false, Method::Get) => self.get_instance(&req, &ctx, route, &keys).await,
             (_, Method::Post) => self.post(&req, &ctx, route, &keys).await,
-            (false, Method::Patch | Method::Delete) => self.write_instance(&req, &ctx, route, &keys, method).await,
-            (true, Method::Patch | Method::Delete) => self.write_collection(&req, &ctx, route, &keys, method).await,
+            (false, Method::Patch | Method::Delete) => {
+                self.write_instance(&req, &ctx, route, &keys, method).await
+            }
+            (true, Method::Patch | Method::Delete) => {
+                self.write_collection(&req, &ctx, route, &keys, method)
+                    .await
+            }
         }
     }
 
@@ -310,7 +409,10 @@ impl Api {
     async fn visible(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Vec<Value>> {
         let def = route.resource.def();
         let mut records = route.resource.list(ctx, keys).await?;
-        records.retain(|r| keys.iter().all(|(k, v)| v == "*" || lookup(r, k).as_deref() == Some(v.as_str())));
+        records.retain(|r| {
+            keys.iter()
+                .all(|(k, v)| v == "*" || lookup(r, k).as_deref() == Some(v.as_str()))
+        });
         if let (Some((own, _)), Some(field)) = (&ctx.principal.svm, def.svm_field) {
             records.retain(|r| lookup(r, field).as_deref() == Some(own.as_str()));
         }
@@ -326,7 +428,13 @@ impl Api {
 
     /// Splits the query into filters and the resource's own parameters, rejecting
     /// anything else with 262179.
-    fn parse_query(&self, req: &Request, route: &Route, method: Method, filters_allowed: bool) -> ApiResult<(Vec<Filter>, Params)> {
+    fn parse_query(
+        &self,
+        req: &Request,
+        route: &Route,
+        method: Method,
+        filters_allowed: bool,
+    ) -> ApiResult<(Vec<Filter>, Params)> {
         let def = route.resource.def();
         let mut filters = Vec::new();
         let mut params = Params::new();
@@ -341,7 +449,11 @@ impl Api {
             if def.schema.lookup(name).is_some() {
                 if !filters_allowed {
                     return Err(if method == Method::Post {
-                        ApiError::new(Code::PostWithFilter, "POST does not support filtering on attributes.").with_target(name)
+                        ApiError::new(
+                            Code::PostWithFilter,
+                            "POST does not support filtering on attributes.",
+                        )
+                        .with_target(name)
                     } else {
                         ApiError::unexpected_argument(name)
                     });
@@ -360,23 +472,42 @@ impl Api {
             Some(v) => Ok((parse_order_by(v, schema)?, true)),
             None => {
                 let keys = key_paths(route).join(",");
-                Ok((if keys.is_empty() { Vec::new() } else { parse_order_by(&keys, schema)? }, false))
+                Ok((
+                    if keys.is_empty() {
+                        Vec::new()
+                    } else {
+                        parse_order_by(&keys, schema)?
+                    },
+                    false,
+                ))
             }
         }
     }
 
-    async fn get_collection(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+    async fn get_collection(
+        &self,
+        req: &Request,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+    ) -> ApiResult<Response> {
         let def = route.resource.def();
         let (filters, _) = self.parse_query(req, route, Method::Get, true)?;
         let max_records = match req.param("max_records") {
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid_value("max_records", v))?,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::invalid_value("max_records", v))?,
             None => MAX_RECORDS_DEFAULT,
         };
         let return_records = parse_bool_param(req, "return_records", true)?;
         parse_timeout(req, 15)?;
         let ignore_unknown = parse_bool_param(req, "ignore_unknown_fields", false)?;
         let offset = match req.param("offset") {
-            Some(v) => v.parse::<usize>().map_err(|_| ApiError::invalid_value("offset", v))?,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid_value("offset", v))?,
             None => 0,
         };
         let (order, explicit_order) = self.order_keys(req, route)?;
@@ -384,7 +515,12 @@ impl Api {
             Some(f) => Selection::parse(f, &def.schema, ignore_unknown)?,
             None => Selection::paths(filters.iter().map(|f| f.path.clone())),
         };
-        for p in def.schema.identity_paths().into_iter().chain(key_paths(route)) {
+        for p in def
+            .schema
+            .identity_paths()
+            .into_iter()
+            .chain(key_paths(route))
+        {
             selection.add(&p);
         }
 
@@ -405,20 +541,28 @@ impl Api {
             for (path, value) in &start {
                 set_path(&mut probe, path, value, &def.schema);
             }
-            skip = records.iter().take_while(|r| compare_records(r, &probe, &order) != Ordering::Greater).count();
+            skip = records
+                .iter()
+                .take_while(|r| compare_records(r, &probe, &order) != Ordering::Greater)
+                .count();
         }
         let remaining: Vec<Value> = records.into_iter().skip(skip + offset).collect();
         let more = remaining.len() > max_records;
         let page: Vec<Value> = remaining.into_iter().take(max_records).collect();
 
         let mut links = json!({"self": {"href": req.self_href()}});
-        let next = more.then(|| next_href(req, route, page.last(), explicit_order, offset + page.len()));
+        let next =
+            more.then(|| next_href(req, route, page.last(), explicit_order, offset + page.len()));
         if let Some(href) = &next {
             links["next"] = json!({ "href": href });
         }
         let mut body = json!({});
         if return_records {
-            body["records"] = Value::Array(page.iter().map(|r| selection.project(r, &def.schema)).collect());
+            body["records"] = Value::Array(
+                page.iter()
+                    .map(|r| selection.project(r, &def.schema))
+                    .collect(),
+            );
         }
         body["num_records"] = json!(page.len());
         body["_links"] = links;
@@ -436,14 +580,26 @@ impl Api {
         if records.len() == 1 {
             return Ok(records.swap_remove(0));
         }
-        let target = key_paths(route).last().cloned().unwrap_or_else(|| "uuid".to_string());
+        let target = key_paths(route)
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "uuid".to_string());
         Err(ApiError::not_found(&target))
     }
 
-    async fn get_instance(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+    async fn get_instance(
+        &self,
+        req: &Request,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+    ) -> ApiResult<Response> {
         let def = route.resource.def();
         for (name, _) in &req.query {
-            if !matches!(name.as_str(), "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty") {
+            if !matches!(
+                name.as_str(),
+                "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty"
+            ) {
                 return Err(ApiError::unexpected_argument(name));
             }
         }
@@ -452,7 +608,12 @@ impl Api {
             Some(f) => Selection::parse(f, &def.schema, ignore_unknown)?,
             None => Selection::standard(),
         };
-        for p in def.schema.identity_paths().into_iter().chain(key_paths(route)) {
+        for p in def
+            .schema
+            .identity_paths()
+            .into_iter()
+            .chain(key_paths(route))
+        {
             selection.add(&p);
         }
         let record = self.find(ctx, route, keys).await?;
@@ -463,14 +624,34 @@ impl Api {
         if req.body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(json!({}));
         }
-        let text = std::str::from_utf8(&req.body)
-            .map_err(|e| ApiError::new(Code::InvalidJson, format!("The request body is not valid UTF-8 (at byte {}).", e.valid_up_to())))?;
+        let text = std::str::from_utf8(&req.body).map_err(|e| {
+            ApiError::new(
+                Code::InvalidJson,
+                format!(
+                    "The request body is not valid UTF-8 (at byte {}).",
+                    e.valid_up_to()
+                ),
+            )
+        })?;
         serde_json::from_str(text).map_err(|e| {
-            ApiError::new(Code::InvalidJson, format!("Invalid JSON input at line {}, column {}: {e}", e.line(), e.column()))
+            ApiError::new(
+                Code::InvalidJson,
+                format!(
+                    "Invalid JSON input at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
         })
     }
 
-    async fn post(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Response> {
+    async fn post(
+        &self,
+        req: &Request,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+    ) -> ApiResult<Response> {
         let def = route.resource.def();
         let (_, params) = self.parse_query(req, route, Method::Post, false)?;
         let timeout = parse_timeout(req, 0)?;
@@ -481,10 +662,22 @@ impl Api {
         let Created { record, work } = route.resource.create(ctx, keys, body, &params).await?;
         let location = def.instance.and_then(|t| instance_href(t, &record));
         let description = format!("POST {}", req.path);
-        let (status, mut reply) = self.finish(ctx, work, def.is_async(Method::Post), description, timeout, StatusCode::CREATED).await?;
+        let (status, mut reply) = self
+            .finish(
+                ctx,
+                work,
+                def.is_async(Method::Post),
+                description,
+                timeout,
+                StatusCode::CREATED,
+            )
+            .await?;
         if return_records {
             let fresh = match &location {
-                Some(_) => self.find(ctx, route, &record_keys(route, &record)).await.unwrap_or(record),
+                Some(_) => self
+                    .find(ctx, route, &record_keys(route, &record))
+                    .await
+                    .unwrap_or(record),
                 None => record,
             };
             reply["num_records"] = json!(1);
@@ -501,13 +694,25 @@ impl Api {
 
     /// Runs `work` (as a job when the operation is asynchronous) and picks the status:
     /// 202 while a job runs past `return_timeout`, the job's error if it failed in time.
-    async fn finish(&self, ctx: &Ctx, work: Work, is_async: bool, description: String, timeout: Duration, done: StatusCode) -> ApiResult<(StatusCode, Value)> {
+    async fn finish(
+        &self,
+        ctx: &Ctx,
+        work: Work,
+        is_async: bool,
+        description: String,
+        timeout: Duration,
+        done: StatusCode,
+    ) -> ApiResult<(StatusCode, Value)> {
         let future = match work {
             Work::Done if !is_async => return Ok((done, json!({}))),
             Work::Done => Box::pin(async { Ok("success".to_string()) }) as crate::jobs::JobWork,
             Work::Job(f) => f,
         };
-        let svm = ctx.principal.svm.as_ref().map(|(uuid, name)| json!({"uuid": uuid, "name": name}));
+        let svm = ctx
+            .principal
+            .svm
+            .as_ref()
+            .map(|(uuid, name)| json!({"uuid": uuid, "name": name}));
         let uuid = self.jobs.start(description, svm, future).await?;
         let body = json!({"job": job_link(&uuid)});
         match self.jobs.wait(&uuid, timeout).await {
@@ -517,53 +722,103 @@ impl Api {
         }
     }
 
-    async fn write_instance(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys, method: Method) -> ApiResult<Response> {
+    async fn write_instance(
+        &self,
+        req: &Request,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+        method: Method,
+    ) -> ApiResult<Response> {
         let def = route.resource.def();
         let (_, params) = self.parse_query(req, route, method, false)?;
         let timeout = parse_timeout(req, 0)?;
         let body = self.body(req)?;
         let record = self.find(ctx, route, keys).await?;
-        let work = self.apply(ctx, route, &record, body, &params, method).await?;
+        let work = self
+            .apply(ctx, route, &record, body, &params, method)
+            .await?;
         let description = format!("{} {}", method.as_str(), req.path);
-        let (status, reply) = self.finish(ctx, work, def.is_async(method), description, timeout, StatusCode::OK).await?;
+        let (status, reply) = self
+            .finish(
+                ctx,
+                work,
+                def.is_async(method),
+                description,
+                timeout,
+                StatusCode::OK,
+            )
+            .await?;
         Ok(self.reply(req, status, reply))
     }
 
-    async fn apply(&self, ctx: &Ctx, route: &Route, record: &Value, body: Value, params: &Params, method: Method) -> ApiResult<Work> {
+    async fn apply(
+        &self,
+        ctx: &Ctx,
+        route: &Route,
+        record: &Value,
+        body: Value,
+        params: &Params,
+        method: Method,
+    ) -> ApiResult<Work> {
         let def = route.resource.def();
         match method {
             Method::Patch => {
                 def.schema.validate_body(&body, WriteOp::Modify)?;
-                let empty = body.as_object().is_none_or(|m| m.keys().all(|k| k == "_links"));
+                let empty = body
+                    .as_object()
+                    .is_none_or(|m| m.keys().all(|k| k == "_links"));
                 if empty && !def.patch_actions.iter().any(|a| params.contains_key(*a)) {
-                    return Err(ApiError::new(Code::NothingToModify, "No values were supplied to modify."));
+                    return Err(ApiError::new(
+                        Code::NothingToModify,
+                        "No values were supplied to modify.",
+                    ));
                 }
                 route.resource.modify(ctx, record, body, params).await
             }
             Method::Delete => {
                 if body.as_object().is_none_or(|m| !m.is_empty()) {
-                    return Err(ApiError::new(Code::BodyNotAllowed, "A request body is not allowed on DELETE."));
+                    return Err(ApiError::new(
+                        Code::BodyNotAllowed,
+                        "A request body is not allowed on DELETE.",
+                    ));
                 }
                 route.resource.remove(ctx, record, params).await
             }
-            Method::Get | Method::Post => Err(ApiError::internal("write dispatch on a read method")),
+            Method::Get | Method::Post => {
+                Err(ApiError::internal("write dispatch on a read method"))
+            }
         }
     }
 
     /// ONTAP's query-based PATCH/DELETE: the matching records one at a time, each job
     /// awaited before the next.
-    async fn write_collection(&self, req: &Request, ctx: &Ctx, route: &Route, keys: &Keys, method: Method) -> ApiResult<Response> {
+    async fn write_collection(
+        &self,
+        req: &Request,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+        method: Method,
+    ) -> ApiResult<Response> {
         let def = route.resource.def();
         let (filters, params) = self.parse_query(req, route, method, true)?;
         if filters.is_empty() {
             return Err(ApiError::new(
                 Code::InvalidField,
-                format!("{} on a collection needs at least one query filter to select the records.", method.as_str()),
+                format!(
+                    "{} on a collection needs at least one query filter to select the records.",
+                    method.as_str()
+                ),
             ));
         }
         let timeout = parse_timeout(req, 15)?;
         let max_records = match req.param("max_records") {
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| ApiError::invalid_value("max_records", v))?,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::invalid_value("max_records", v))?,
             None => usize::MAX,
         };
         let body = self.body(req)?;
@@ -574,16 +829,32 @@ impl Api {
         let mut jobs = Vec::new();
         let mut count = 0;
         for record in records.iter().take(max_records) {
-            let work = self.apply(ctx, route, record, body.clone(), &params, method).await?;
-            let href = record.get("_links").and_then(|l| l["self"]["href"].as_str()).unwrap_or(&req.path).to_string();
+            let work = self
+                .apply(ctx, route, record, body.clone(), &params, method)
+                .await?;
+            let href = record
+                .get("_links")
+                .and_then(|l| l["self"]["href"].as_str())
+                .unwrap_or(&req.path)
+                .to_string();
             let description = format!("{} {}", method.as_str(), href);
-            let (_, reply) = self.finish(ctx, work, def.is_async(method), description, timeout.max(Duration::from_secs(120)), StatusCode::OK).await?;
+            let (_, reply) = self
+                .finish(
+                    ctx,
+                    work,
+                    def.is_async(method),
+                    description,
+                    timeout.max(Duration::from_secs(120)),
+                    StatusCode::OK,
+                )
+                .await?;
             if let Some(job) = reply.get("job") {
                 jobs.push(job.clone());
             }
             count += 1;
         }
-        let mut reply = json!({"num_records": count, "_links": {"self": {"href": req.self_href()}}});
+        let mut reply =
+            json!({"num_records": count, "_links": {"self": {"href": req.self_href()}}});
         if !jobs.is_empty() {
             reply["jobs"] = Value::Array(jobs);
         }
@@ -626,7 +897,8 @@ impl Api {
                 }
                 let mut op = json!({"parameters": params, "responses": responses});
                 if m != Method::Delete {
-                    op["requestBody"] = json!({"content": {"application/json": {"schema": schema}}});
+                    op["requestBody"] =
+                        json!({"content": {"application/json": {"schema": schema}}});
                 }
                 op
             };
@@ -660,11 +932,21 @@ impl Api {
 }
 
 fn content_type(json_only: bool) -> &'static str {
-    if json_only { "application/json" } else { HAL_JSON }
+    if json_only {
+        "application/json"
+    } else {
+        HAL_JSON
+    }
 }
 
 fn method_not_allowed(req: &Request, allow: &str) -> ApiError {
-    let mut e = ApiError::new(Code::NotSupported, format!("The method \"{}\" is not supported on \"{}\".", req.method, req.path));
+    let mut e = ApiError::new(
+        Code::NotSupported,
+        format!(
+            "The method \"{}\" is not supported on \"{}\".",
+            req.method, req.path
+        ),
+    );
     e.allow = Some(allow.to_string());
     e
 }
@@ -685,7 +967,12 @@ fn allow_header(route: &Route) -> String {
 }
 
 fn key_paths(route: &Route) -> Vec<String> {
-    let template = route.resource.def().instance.map(parse_template).unwrap_or_default();
+    let template = route
+        .resource
+        .def()
+        .instance
+        .map(parse_template)
+        .unwrap_or_default();
     template
         .into_iter()
         .filter_map(|s| match s {
@@ -696,11 +983,21 @@ fn key_paths(route: &Route) -> Vec<String> {
 }
 
 fn record_keys(route: &Route, record: &Value) -> Keys {
-    key_paths(route).into_iter().filter_map(|k| lookup(record, &k).map(|v| (k, v))).collect()
+    key_paths(route)
+        .into_iter()
+        .filter_map(|k| lookup(record, &k).map(|v| (k, v)))
+        .collect()
 }
 
-fn next_href(req: &Request, route: &Route, last: Option<&Value>, explicit_order: bool, next_offset: usize) -> String {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, crate::response::COMPONENT).to_string();
+fn next_href(
+    req: &Request,
+    route: &Route,
+    last: Option<&Value>,
+    explicit_order: bool,
+    next_offset: usize,
+) -> String {
+    let enc =
+        |s: &str| percent_encoding::utf8_percent_encode(s, crate::response::COMPONENT).to_string();
     let mut parts = Vec::new();
     if explicit_order {
         parts.push(format!("offset={next_offset}"));
@@ -722,7 +1019,10 @@ fn next_href(req: &Request, route: &Route, last: Option<&Value>, explicit_order:
 
 fn set_path(target: &mut Value, path: &str, value: &str, schema: &crate::schema::Schema) {
     let typed = match schema.lookup(path).map(|f| f.scalar_ty()) {
-        Some(crate::schema::Ty::Integer) => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+        Some(crate::schema::Ty::Integer) => value
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(value)),
         _ => json!(value),
     };
     let mut cur = target;
@@ -764,8 +1064,17 @@ fn parse_timeout(req: &Request, default: u64) -> ApiResult<Duration> {
 }
 
 fn job_error(job: &Value) -> ApiError {
-    let code = job["code"].as_u64().and_then(|c| Code::ALL.iter().copied().find(|k| k.code() == c)).unwrap_or(Code::Internal);
-    ApiError::new(code, job["message"].as_str().unwrap_or("The job failed.").to_string())
+    let code = job["code"]
+        .as_u64()
+        .and_then(|c| Code::ALL.iter().copied().find(|k| k.code() == c))
+        .unwrap_or(Code::Internal);
+    ApiError::new(
+        code,
+        job["message"]
+            .as_str()
+            .unwrap_or("The job failed.")
+            .to_string(),
+    )
 }
 
 /// Decodes path segments and resolves `.`/`..` (RFC 3986 §5.2.4); trailing slashes
@@ -784,7 +1093,12 @@ fn split_path(path: &str) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-fn authorize(principal: &Principal, def: &crate::resource::ResourceDef, method: Method, keys: &Keys) -> ApiResult<()> {
+fn authorize(
+    principal: &Principal,
+    def: &crate::resource::ResourceDef,
+    method: Method,
+    keys: &Keys,
+) -> ApiResult<()> {
     match principal.role {
         Role::Admin => Ok(()),
         Role::Readonly if method == Method::Get => Ok(()),
@@ -812,22 +1126,37 @@ fn authorize(principal: &Principal, def: &crate::resource::ResourceDef, method: 
 
 /// An SVM administrator's POST is about its own SVM: `svm` defaults to it and naming
 /// another SVM is refused.
-fn scope_body_to_svm(principal: &Principal, def: &crate::resource::ResourceDef, body: &mut Value) -> ApiResult<()> {
+fn scope_body_to_svm(
+    principal: &Principal,
+    def: &crate::resource::ResourceDef,
+    body: &mut Value,
+) -> ApiResult<()> {
     let (Some((own_uuid, own_name)), Some(field)) = (&principal.svm, def.svm_field) else {
         return Ok(());
     };
-    let Some(object) = field.strip_suffix(".uuid") else { return Ok(()) };
+    let Some(object) = field.strip_suffix(".uuid") else {
+        return Ok(());
+    };
     if def.schema.lookup(object).is_none_or(|f| !f.access().create) {
         return Ok(());
     }
     let svm = body.get(object).cloned().unwrap_or(Value::Null);
-    let uuid_ok = svm.get("uuid").and_then(Value::as_str).is_none_or(|u| u == own_uuid);
-    let name_ok = svm.get("name").and_then(Value::as_str).is_none_or(|n| n == own_name);
+    let uuid_ok = svm
+        .get("uuid")
+        .and_then(Value::as_str)
+        .is_none_or(|u| u == own_uuid);
+    let name_ok = svm
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(|n| n == own_name);
     if !uuid_ok || !name_ok {
         return Err(ApiError::forbidden());
     }
     if let Value::Object(map) = body {
-        map.insert(object.to_string(), json!({"uuid": own_uuid, "name": own_name}));
+        map.insert(
+            object.to_string(),
+            json!({"uuid": own_uuid, "name": own_name}),
+        );
     }
     Ok(())
 }

@@ -99,6 +99,7 @@ error_codes! {
 
     // SVMs (/api/svm/svms).
     SvmIncorrectFields = 13434884, BAD_REQUEST;
+    SvmLanguageNotUtf8 = 13434885, BAD_REQUEST;
     SvmIpspaceMismatch = 13434888, BAD_REQUEST;
     SvmNameInUse = 13434908, CONFLICT;
     SvmNameTooLong = 13434911, BAD_REQUEST;
@@ -229,7 +230,11 @@ mod tests {
     fn codes_are_unique() {
         let mut seen = HashSet::new();
         for c in Code::ALL {
-            assert!(seen.insert((c.code(), c.status())), "duplicate code {}", c.code());
+            assert!(
+                seen.insert((c.code(), c.status())),
+                "duplicate code {}",
+                c.code()
+            );
         }
     }
 

@@ -24,12 +24,18 @@ pub struct Selection {
 impl Selection {
     /// What an instance GET returns without `fields`: the same as `fields=*`.
     pub fn standard() -> Selection {
-        Selection { all: Some(Depth::Standard), ..Selection::default() }
+        Selection {
+            all: Some(Depth::Standard),
+            ..Selection::default()
+        }
     }
 
     /// Only the named paths (collection GET default: identity plus filtered fields).
     pub fn paths(paths: impl IntoIterator<Item = String>) -> Selection {
-        Selection { include: paths.into_iter().collect(), ..Selection::default() }
+        Selection {
+            include: paths.into_iter().collect(),
+            ..Selection::default()
+        }
     }
 
     pub fn add(&mut self, path: &str) {
@@ -84,15 +90,25 @@ impl Selection {
     /// Copies the selected properties of `record`; `_links` objects always stay.
     pub fn project(&self, record: &Value, schema: &Schema) -> Value {
         match record {
-            Value::Object(map) => Value::Object(self.project_object(map, &schema.fields, "", self.all)),
+            Value::Object(map) => {
+                Value::Object(self.project_object(map, &schema.fields, "", self.all))
+            }
             other => other.clone(),
         }
     }
 
-    fn project_object(&self, map: &Map<String, Value>, fields: &[Field], prefix: &str, all: Option<Depth>) -> Map<String, Value> {
+    fn project_object(
+        &self,
+        map: &Map<String, Value>,
+        fields: &[Field],
+        prefix: &str,
+        all: Option<Depth>,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for field in fields {
-            let Some(value) = map.get(field.name) else { continue };
+            let Some(value) = map.get(field.name) else {
+                continue;
+            };
             if value.is_null() || !field.access().read {
                 continue;
             }
@@ -101,21 +117,35 @@ impl Selection {
                 continue;
             }
             let explicit = self.include.contains(&path);
-            let whole = explicit || matches!(all, Some(Depth::Everything)) || (all == Some(Depth::Standard) && !field.expensive);
-            let below = self.include.iter().any(|p| p.len() > path.len() && p.starts_with(&path) && p.as_bytes()[path.len()] == b'.');
+            let whole = explicit
+                || matches!(all, Some(Depth::Everything))
+                || (all == Some(Depth::Standard) && !field.expensive);
+            let below = self.include.iter().any(|p| {
+                p.len() > path.len() && p.starts_with(&path) && p.as_bytes()[path.len()] == b'.'
+            });
             if !whole && !below {
                 continue;
             }
             // Inside a named object every member is wanted, expensive ones included;
             // inside a `*` object the standard rule carries on.
-            let child_all = if explicit { Some(Depth::Everything) } else if whole { all } else { None };
+            let child_all = if explicit {
+                Some(Depth::Everything)
+            } else if whole {
+                all
+            } else {
+                None
+            };
             let projected = match (value, field.children()) {
-                (Value::Object(inner), Some(children)) => Value::Object(self.project_object(inner, children, &path, child_all)),
+                (Value::Object(inner), Some(children)) => {
+                    Value::Object(self.project_object(inner, children, &path, child_all))
+                }
                 (Value::Array(items), Some(children)) => Value::Array(
                     items
                         .iter()
                         .map(|item| match item {
-                            Value::Object(inner) => Value::Object(self.project_object(inner, children, &path, child_all)),
+                            Value::Object(inner) => Value::Object(
+                                self.project_object(inner, children, &path, child_all),
+                            ),
                             other => other.clone(),
                         })
                         .collect(),
@@ -178,7 +208,11 @@ fn split_top(value: &str) -> ApiResult<Vec<String>> {
 }
 
 fn braces() -> ApiError {
-    ApiError::new(Code::MismatchedBraces, "Mismatched braces in the \"fields\" parameter.").with_target("fields")
+    ApiError::new(
+        Code::MismatchedBraces,
+        "Mismatched braces in the \"fields\" parameter.",
+    )
+    .with_target("fields")
 }
 
 #[cfg(test)]
@@ -192,7 +226,10 @@ mod tests {
             string("uuid").identity(),
             string("name").identity(),
             enumeration("state", &["up", "down"]),
-            object("b", vec![string("c"), string("d"), object("e", vec![integer("f")])]),
+            object(
+                "b",
+                vec![string("c"), string("d"), object("e", vec![integer("f")])],
+            ),
             object("stats", vec![integer("iops")]).expensive(),
             string("secret").write_only(),
         ])
@@ -205,7 +242,9 @@ mod tests {
 
     fn project(fields: &str) -> Value {
         let s = schema();
-        Selection::parse(fields, &s, false).unwrap().project(&record(), &s)
+        Selection::parse(fields, &s, false)
+            .unwrap()
+            .project(&record(), &s)
     }
 
     #[test]
@@ -219,7 +258,10 @@ mod tests {
 
     #[test]
     fn dotted_negated_and_braces() {
-        assert_eq!(project("b.d"), json!({"b": {"d": "2"}, "_links": {"self": {"href": "/x"}}}));
+        assert_eq!(
+            project("b.d"),
+            json!({"b": {"d": "2"}, "_links": {"self": {"href": "/x"}}})
+        );
         assert_eq!(project("b,!b.c")["b"], json!({"d": "2", "e": {"f": 3}}));
         assert_eq!(project("b.{c,e.f}")["b"], json!({"c": "1", "e": {"f": 3}}));
         assert_eq!(project("stats")["stats"], json!({"iops": 9}));
@@ -228,10 +270,25 @@ mod tests {
     #[test]
     fn errors() {
         let s = schema();
-        assert_eq!(Selection::parse("nope", &s, false).unwrap_err().code.code(), 262197);
+        assert_eq!(
+            Selection::parse("nope", &s, false).unwrap_err().code.code(),
+            262197
+        );
         assert!(Selection::parse("nope", &s, true).is_ok());
-        assert_eq!(Selection::parse("b.{c", &s, false).unwrap_err().code.code(), 262286);
-        assert_eq!(Selection::parse("b}", &s, false).unwrap_err().code.code(), 262286);
-        assert_eq!(Selection::parse("secret", &s, false).unwrap_err().code.code(), 262249);
+        assert_eq!(
+            Selection::parse("b.{c", &s, false).unwrap_err().code.code(),
+            262286
+        );
+        assert_eq!(
+            Selection::parse("b}", &s, false).unwrap_err().code.code(),
+            262286
+        );
+        assert_eq!(
+            Selection::parse("secret", &s, false)
+                .unwrap_err()
+                .code
+                .code(),
+            262249
+        );
     }
 }

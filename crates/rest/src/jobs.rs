@@ -41,21 +41,33 @@ impl Jobs {
         for (id, mut job) in txn.list(KIND) {
             let state = job["state"].as_str().unwrap_or_default().to_string();
             if matches!(state.as_str(), "queued" | "running" | "paused") {
-                let message = "The node restarted while this job was running; check the object it changed.";
+                let message =
+                    "The node restarted while this job was running; check the object it changed.";
                 job["state"] = json!("failure");
                 job["message"] = json!(message);
                 job["code"] = json!(crate::Code::Internal.code());
-                job["error"] = json!({"code": crate::Code::Internal.code().to_string(), "message": message});
+                job["error"] =
+                    json!({"code": crate::Code::Internal.code().to_string(), "message": message});
                 job["end_time"] = json!(now_rfc3339());
                 txn.put(KIND, &id, job);
             }
         }
         txn.commit().await?;
-        Ok(Arc::new(Jobs { store, finished: Mutex::new(HashMap::new()), retention, node }))
+        Ok(Arc::new(Jobs {
+            store,
+            finished: Mutex::new(HashMap::new()),
+            retention,
+            node,
+        }))
     }
 
     /// Starts `work` as a job and returns its uuid at once.
-    pub async fn start(self: &Arc<Self>, description: String, svm: Option<Value>, work: JobWork) -> ApiResult<String> {
+    pub async fn start(
+        self: &Arc<Self>,
+        description: String,
+        svm: Option<Value>,
+        work: JobWork,
+    ) -> ApiResult<String> {
         let uuid = uuid::Uuid::new_v4().to_string();
         let mut job = json!({
             "uuid": uuid,
@@ -78,7 +90,9 @@ impl Jobs {
             let result = tokio::spawn(work).await;
             let result = match result {
                 Ok(r) => r,
-                Err(join_error) => Err(ApiError::internal(format!("The job's task failed: {join_error}"))),
+                Err(join_error) => Err(ApiError::internal(format!(
+                    "The job's task failed: {join_error}"
+                ))),
             };
             job["end_time"] = json!(now_rfc3339());
             match result {
@@ -126,7 +140,11 @@ impl Jobs {
     }
 
     pub fn list(&self) -> Vec<Value> {
-        self.store.list(KIND).iter().map(|v| (**v).clone()).collect()
+        self.store
+            .list(KIND)
+            .iter()
+            .map(|v| (**v).clone())
+            .collect()
     }
 
     /// Deletes ended jobs older than the retention time; runs forever.
@@ -141,11 +159,14 @@ impl Jobs {
     }
 
     pub async fn expire(&self) -> ApiResult<()> {
-        let cutoff = Utc::now() - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = Utc::now()
+            - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
         let mut txn = self.store.begin().await;
         let mut expired = Vec::new();
         for (id, job) in txn.list(KIND) {
-            let ended = job["end_time"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            let ended = job["end_time"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
             if is_terminal(&job) && ended.is_some_and(|t| t < cutoff) {
                 expired.push(id);
             }

@@ -3,6 +3,7 @@
 //! jobs, RBAC and OpenAPI come from here.
 
 pub mod api;
+pub mod duration;
 pub mod error;
 pub mod fields;
 pub mod jobs;
@@ -14,5 +15,7 @@ pub mod schema;
 pub use api::{Api, Authenticator};
 pub use error::{ApiError, ApiResult, Code};
 pub use jobs::Jobs;
-pub use resource::{Created, Ctx, Keys, Method, Params, Principal, Resource, ResourceDef, Role, VsadminAccess, Work};
+pub use resource::{
+    Created, Ctx, Keys, Method, Params, Principal, Resource, ResourceDef, Role, VsadminAccess, Work,
+};
 pub use schema::Schema;

@@ -42,7 +42,9 @@ pub struct Filter {
 impl Filter {
     /// Parses a (percent-decoded) filter value for the field at `path`.
     pub fn parse(path: &str, value: &str, schema: &Schema) -> ApiResult<Filter> {
-        let field = schema.lookup(path).ok_or_else(|| ApiError::unexpected_argument(path))?;
+        let field = schema
+            .lookup(path)
+            .ok_or_else(|| ApiError::unexpected_argument(path))?;
         if !field.access().read {
             return Err(ApiError::new(
                 Code::FieldNotQueryable,
@@ -67,18 +69,30 @@ impl Filter {
             check_operands(&term, &ty, path)?;
             alternatives.push(term);
         }
-        Ok(Filter { path: path.to_string(), ty, alternatives })
+        Ok(Filter {
+            path: path.to_string(),
+            ty,
+            alternatives,
+        })
     }
 
     pub fn matches(&self, record: &Value) -> bool {
         let mut values = Vec::new();
-        collect(record, &self.path.split('.').collect::<Vec<_>>(), &mut values);
+        collect(
+            record,
+            &self.path.split('.').collect::<Vec<_>>(),
+            &mut values,
+        );
         self.alternatives.iter().any(|t| eval(t, &values, &self.ty))
     }
 }
 
 fn missing(path: &str) -> ApiError {
-    ApiError::new(Code::ExpressionMissingValue, "The expression is missing a value").with_target(path)
+    ApiError::new(
+        Code::ExpressionMissingValue,
+        "The expression is missing a value",
+    )
+    .with_target(path)
 }
 
 /// Splits on `sep` outside `"…"` and `{…}`.
@@ -219,7 +233,11 @@ fn check_operands(term: &Term, ty: &Ty, path: &str) -> ApiResult<()> {
             Ty::DateTime => parse_time(s).is_some(),
             _ => true,
         };
-        if ok { Ok(()) } else { Err(ApiError::invalid_value(path, s)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_value(path, s))
+        }
     };
     match term {
         Term::Not(inner) => check_operands(inner, ty, path),
@@ -271,7 +289,8 @@ fn eval_one(term: &Term, value: &Value, ty: &Ty) -> bool {
         Term::Gt(s) => cmp(s) == Some(Ordering::Greater),
         Term::Ge(s) => matches!(cmp(s), Some(Ordering::Greater | Ordering::Equal)),
         Term::Range(a, b) => {
-            matches!(cmp(a), Some(Ordering::Greater | Ordering::Equal)) && matches!(cmp(b), Some(Ordering::Less | Ordering::Equal))
+            matches!(cmp(a), Some(Ordering::Greater | Ordering::Equal))
+                && matches!(cmp(b), Some(Ordering::Less | Ordering::Equal))
         }
         Term::Pattern(pieces) => match pieces.as_slice() {
             [Piece::Lit(s)] => cmp(s) == Some(Ordering::Equal),
@@ -291,7 +310,10 @@ fn text_of(value: &Value) -> String {
 fn compare_to_operand(value: &Value, operand: &str, ty: &Ty) -> Option<Ordering> {
     match ty {
         Ty::Integer => {
-            let v = value.as_i64().map(i128::from).or_else(|| value.as_u64().map(i128::from))?;
+            let v = value
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| value.as_u64().map(i128::from))?;
             Some(v.cmp(&parse_size(operand)?))
         }
         Ty::Boolean => Some(value.as_bool()?.cmp(&parse_bool(operand)?)),
@@ -305,13 +327,17 @@ fn wildcard(text: &str, pieces: &[Piece]) -> bool {
         None => text.is_empty(),
         Some((Piece::Lit(lit), rest)) => {
             let lit = lit.to_lowercase();
-            text.strip_prefix(lit.as_str()).is_some_and(|t| wildcard(t, rest))
+            text.strip_prefix(lit.as_str())
+                .is_some_and(|t| wildcard(t, rest))
         }
         Some((Piece::Star, rest)) => {
             if rest.is_empty() {
                 return true;
             }
-            text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).any(|i| wildcard(&text[i..], rest))
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()))
+                .any(|i| wildcard(&text[i..], rest))
         }
     }
 }
@@ -320,10 +346,21 @@ fn wildcard(text: &str, pieces: &[Piece]) -> bool {
 pub fn parse_size(s: &str) -> Option<i128> {
     let s = s.trim();
     let upper = s.to_ascii_uppercase();
-    let (digits, factor) = [("PB", 1i128 << 50), ("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)]
-        .iter()
-        .find_map(|(suffix, f)| upper.strip_suffix(suffix).map(|d| (d.trim().to_string(), *f)))
-        .unwrap_or((upper.clone(), 1));
+    let (digits, factor) = [
+        ("PB", 1i128 << 50),
+        ("TB", 1 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, f)| {
+        upper
+            .strip_suffix(suffix)
+            .map(|d| (d.trim().to_string(), *f))
+    })
+    .unwrap_or((upper.clone(), 1));
     let n: i128 = digits.parse().ok()?;
     n.checked_mul(factor)
 }
@@ -367,15 +404,29 @@ pub fn parse_order_by(value: &str, schema: &Schema) -> ApiResult<Vec<OrderKey>> 
         if words.next().is_some() {
             return Err(ApiError::invalid_value("order_by", item));
         }
-        let field = schema.lookup(path).filter(|f| f.access().read).ok_or_else(|| {
-            ApiError::new(Code::OrderByField, format!("Field \"{path}\" is not supported in \"order_by\".")).with_target("order_by")
-        })?;
+        let field = schema
+            .lookup(path)
+            .filter(|f| f.access().read)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::OrderByField,
+                    format!("Field \"{path}\" is not supported in \"order_by\"."),
+                )
+                .with_target("order_by")
+            })?;
         let ty = field.scalar_ty().clone();
         if matches!(ty, Ty::Object(_)) {
-            return Err(ApiError::new(Code::OrderByField, format!("Field \"{path}\" is an object and cannot be sorted on."))
-                .with_target("order_by"));
+            return Err(ApiError::new(
+                Code::OrderByField,
+                format!("Field \"{path}\" is an object and cannot be sorted on."),
+            )
+            .with_target("order_by"));
         }
-        keys.push(OrderKey { path: path.to_string(), descending, ty });
+        keys.push(OrderKey {
+            path: path.to_string(),
+            descending,
+            ty,
+        });
     }
     Ok(keys)
 }
@@ -405,14 +456,23 @@ pub fn compare_records(a: &Value, b: &Value, keys: &[OrderKey]) -> Ordering {
 pub fn compare_values(a: &Value, b: &Value, ty: &Ty) -> Ordering {
     match ty {
         Ty::Integer => {
-            let n = |v: &Value| v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from));
+            let n = |v: &Value| {
+                v.as_i64()
+                    .map(i128::from)
+                    .or_else(|| v.as_u64().map(i128::from))
+            };
             n(a).cmp(&n(b))
         }
         Ty::Boolean => a.as_bool().cmp(&b.as_bool()),
-        Ty::DateTime => a.as_str().and_then(parse_time).cmp(&b.as_str().and_then(parse_time)),
+        Ty::DateTime => a
+            .as_str()
+            .and_then(parse_time)
+            .cmp(&b.as_str().and_then(parse_time)),
         _ => {
             let (x, y) = (text_of(a), text_of(b));
-            x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(&y))
+            x.to_lowercase()
+                .cmp(&y.to_lowercase())
+                .then_with(|| x.cmp(&y))
         }
     }
 }
@@ -443,7 +503,9 @@ mod tests {
     }
 
     fn m(field: &str, expr: &str) -> bool {
-        Filter::parse(field, expr, &schema()).unwrap().matches(&rec())
+        Filter::parse(field, expr, &schema())
+            .unwrap()
+            .matches(&rec())
     }
 
     #[test]
@@ -494,12 +556,33 @@ mod tests {
     #[test]
     fn parse_errors() {
         let s = schema();
-        assert_eq!(Filter::parse("bogus", "1", &s).unwrap_err().code.code(), 262179);
-        assert_eq!(Filter::parse("size", "abc", &s).unwrap_err().code.code(), 262197);
-        assert_eq!(Filter::parse("enabled", "maybe", &s).unwrap_err().code.code(), 262197);
-        assert_eq!(Filter::parse("name", "", &s).unwrap_err().code.code(), 262194);
-        assert_eq!(Filter::parse("name", "a|", &s).unwrap_err().code.code(), 262194);
-        assert_eq!(Filter::parse("svm", "x", &s).unwrap_err().code.code(), 262250);
+        assert_eq!(
+            Filter::parse("bogus", "1", &s).unwrap_err().code.code(),
+            262179
+        );
+        assert_eq!(
+            Filter::parse("size", "abc", &s).unwrap_err().code.code(),
+            262197
+        );
+        assert_eq!(
+            Filter::parse("enabled", "maybe", &s)
+                .unwrap_err()
+                .code
+                .code(),
+            262197
+        );
+        assert_eq!(
+            Filter::parse("name", "", &s).unwrap_err().code.code(),
+            262194
+        );
+        assert_eq!(
+            Filter::parse("name", "a|", &s).unwrap_err().code.code(),
+            262194
+        );
+        assert_eq!(
+            Filter::parse("svm", "x", &s).unwrap_err().code.code(),
+            262250
+        );
     }
 
     #[test]
@@ -515,6 +598,9 @@ mod tests {
         assert_eq!(v[1], b);
         assert_eq!(v[2], a);
         assert_eq!(parse_order_by("bogus", &s).unwrap_err().code.code(), 262268);
-        assert_eq!(parse_order_by("name sideways", &s).unwrap_err().code.code(), 262197);
+        assert_eq!(
+            parse_order_by("name sideways", &s).unwrap_err().code.code(),
+            262197
+        );
     }
 }

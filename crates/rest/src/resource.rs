@@ -131,11 +131,23 @@ pub trait Resource: Send + Sync + 'static {
     /// `keys` to narrow its own lookup.
     async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>>;
 
-    async fn create(&self, _ctx: &Ctx, _keys: &Keys, _body: Value, _params: &Params) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        _ctx: &Ctx,
+        _keys: &Keys,
+        _body: Value,
+        _params: &Params,
+    ) -> ApiResult<Created> {
         Err(unsupported())
     }
 
-    async fn modify(&self, _ctx: &Ctx, _record: &Value, _body: Value, _params: &Params) -> ApiResult<Work> {
+    async fn modify(
+        &self,
+        _ctx: &Ctx,
+        _record: &Value,
+        _body: Value,
+        _params: &Params,
+    ) -> ApiResult<Work> {
         Err(unsupported())
     }
 
@@ -145,5 +157,8 @@ pub trait Resource: Send + Sync + 'static {
 }
 
 fn unsupported() -> ApiError {
-    ApiError::new(Code::NotSupported, "The operation is not supported on this resource.")
+    ApiError::new(
+        Code::NotSupported,
+        "The operation is not supported on this resource.",
+    )
 }

@@ -16,8 +16,14 @@ pub fn json_response_as(status: StatusCode, body: &Value, content_type: &'static
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache,no-store,must-revalidate"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache,no-store,must-revalidate"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -26,7 +32,11 @@ pub fn json_response_as(status: StatusCode, body: &Value, content_type: &'static
 pub fn strip_links(value: &mut Value, keep_next: bool) {
     match value {
         Value::Object(map) => {
-            let next = if keep_next { map.get("_links").and_then(|l| l.get("next")).cloned() } else { None };
+            let next = if keep_next {
+                map.get("_links").and_then(|l| l.get("next")).cloned()
+            } else {
+                None
+            };
             map.remove("_links");
             if let Some(next) = next {
                 map.insert("_links".into(), serde_json::json!({ "next": next }));

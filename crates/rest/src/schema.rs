@@ -27,12 +27,36 @@ pub struct Access {
 }
 
 impl Access {
-    pub const READ_ONLY: Access = Access { read: true, create: false, modify: false };
-    pub const CREATE: Access = Access { read: true, create: true, modify: false };
-    pub const READ_WRITE: Access = Access { read: true, create: true, modify: true };
-    pub const MODIFY_ONLY: Access = Access { read: false, create: false, modify: true };
-    pub const WRITE_ONLY: Access = Access { read: false, create: true, modify: true };
-    pub const CREATE_WRITE_ONLY: Access = Access { read: false, create: true, modify: false };
+    pub const READ_ONLY: Access = Access {
+        read: true,
+        create: false,
+        modify: false,
+    };
+    pub const CREATE: Access = Access {
+        read: true,
+        create: true,
+        modify: false,
+    };
+    pub const READ_WRITE: Access = Access {
+        read: true,
+        create: true,
+        modify: true,
+    };
+    pub const MODIFY_ONLY: Access = Access {
+        read: false,
+        create: false,
+        modify: true,
+    };
+    pub const WRITE_ONLY: Access = Access {
+        read: false,
+        create: true,
+        modify: true,
+    };
+    pub const CREATE_WRITE_ONLY: Access = Access {
+        read: false,
+        create: true,
+        modify: false,
+    };
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +74,14 @@ pub struct Field {
 
 impl Field {
     fn new(name: &'static str, ty: Ty) -> Field {
-        Field { name, ty, access: None, expensive: false, identity: false, description: "" }
+        Field {
+            name,
+            ty,
+            access: None,
+            expensive: false,
+            identity: false,
+            description: "",
+        }
     }
     pub fn read_only(mut self) -> Field {
         self.access = Some(Access::READ_ONLY);
@@ -220,10 +251,19 @@ impl Schema {
 }
 
 pub(crate) fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
-fn validate_object(map: &Map<String, Value>, fields: &[Field], prefix: &str, op: WriteOp) -> ApiResult<()> {
+fn validate_object(
+    map: &Map<String, Value>,
+    fields: &[Field],
+    prefix: &str,
+    op: WriteOp,
+) -> ApiResult<()> {
     for (key, value) in map {
         if key == "_links" {
             continue;
@@ -296,7 +336,10 @@ fn validate_value(value: &Value, ty: &Ty, path: &str, op: WriteOp) -> ApiResult<
         };
         Err(ApiError::new(
             crate::Code::InvalidFieldValue,
-            format!("\"{shown}\" is an invalid value for field \"{path}\" (expected {}).", ty_name(ty)),
+            format!(
+                "\"{shown}\" is an invalid value for field \"{path}\" (expected {}).",
+                ty_name(ty)
+            ),
         )
         .with_target(path))
     }
@@ -389,7 +432,16 @@ mod tests {
         assert_eq!(code(json!({"state": "weird"}), WriteOp::Create), 262197);
         assert_eq!(code(json!({"servers": ["a", 1]}), WriteOp::Create), 262197);
         assert_eq!(code(json!([1]), WriteOp::Create), 262199);
-        assert!(s.validate_body(&json!({"name": "a", "_links": {}, "servers": []}), WriteOp::Create).is_ok());
-        assert!(s.validate_body(&json!({"cache_clear": true}), WriteOp::Modify).is_ok());
+        assert!(
+            s.validate_body(
+                &json!({"name": "a", "_links": {}, "servers": []}),
+                WriteOp::Create
+            )
+            .is_ok()
+        );
+        assert!(
+            s.validate_body(&json!({"cache_clear": true}), WriteOp::Modify)
+                .is_ok()
+        );
     }
 }

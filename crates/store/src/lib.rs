@@ -162,7 +162,8 @@ impl Txn<'_> {
     }
 
     pub fn delete(&mut self, kind: &str, id: &str) {
-        self.pending.insert((kind.to_string(), id.to_string()), None);
+        self.pending
+            .insert((kind.to_string(), id.to_string()), None);
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
@@ -235,7 +236,11 @@ mod tests {
             txn.commit().await.unwrap();
         }
         let store = Store::open(&url).await.unwrap();
-        let names: Vec<_> = store.list("svm").iter().map(|v| v["name"].clone()).collect();
+        let names: Vec<_> = store
+            .list("svm")
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
         assert_eq!(names, vec![json!("b")]);
     }
 }

@@ -1,7 +1,13 @@
 use clap::{Parser, Subcommand};
 
+use vigil::{config, server};
+
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Storage-side antivirus and audit server")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Storage-side antivirus and audit server with ONTAP's Vscan and S3-audit REST API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -10,12 +16,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one node: REST API, background workers, persistence.
-    Serve,
+    Serve(config::ServeArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("VIGIL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logging();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Serve => Ok(()),
+        Command::Serve(args) => server::serve(args.resolve()?).await,
     }
 }

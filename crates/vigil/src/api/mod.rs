@@ -1,0 +1,32 @@
+//! The REST resources, one module each, and their registration.
+
+pub mod accounts;
+pub mod cluster;
+pub mod jobs;
+pub mod nodes;
+pub mod schedules;
+pub mod svms;
+
+use std::sync::Arc;
+
+use rest::Api;
+use serde_json::json;
+
+use crate::auth::Accounts;
+use crate::state::State;
+
+pub fn build(state: &Arc<State>) -> Api {
+    Api::builder()
+        .register(Arc::new(cluster::ClusterResource::new(state)))
+        .register(Arc::new(nodes::Nodes::new(state)))
+        .register(Arc::new(svms::Svms::new(state)))
+        .register(Arc::new(schedules::Schedules::new(state)))
+        .register(Arc::new(jobs::JobsResource::new(state)))
+        .register(Arc::new(accounts::AccountsResource::new(state)))
+        .build(
+            Arc::clone(&state.jobs),
+            Arc::new(Accounts::new(Arc::clone(&state.store))),
+            state.config.max_body_bytes,
+            json!({"title": "Vigil ONTAP-compatible REST API", "version": env!("CARGO_PKG_VERSION")}),
+        )
+}

@@ -1,0 +1,344 @@
+//! `/api/svm/svms`: storage VMs (tenants), each with a namespace root on the host.
+//!
+//! Vigil extension: `root_path` (create-only) names an existing absolute directory to
+//! use as the namespace root; by default it is `<data-dir>/svms/<name>/`, created on
+//! POST. Deleting an SVM never deletes files under its root.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rest::schema::{boolean, enumeration, integer, object, string};
+use rest::{
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
+    VsadminAccess, Work,
+};
+use serde_json::{Value, json};
+
+use crate::state::{SVM_KIND, State};
+
+const MAX_NAME: usize = 47;
+const STATES: &[&str] = &[
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "deleting",
+    "initializing",
+];
+const SUBTYPES: &[&str] = &[
+    "default",
+    "dp_destination",
+    "sync_source",
+    "sync_destination",
+    "data_engine",
+];
+
+pub struct Svms {
+    state: Arc<State>,
+    def: ResourceDef,
+}
+
+/// SVM and cluster names become directory names, so only a safe alphabet is allowed.
+pub fn check_name(name: &str, target: &str) -> ApiResult<()> {
+    if name.chars().count() > MAX_NAME {
+        return Err(ApiError::new(
+            Code::SvmNameTooLong,
+            format!("The name \"{name}\" is longer than {MAX_NAME} characters."),
+        )
+        .with_target(target));
+    }
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(ApiError::new(
+            Code::InvalidFieldValue,
+            format!("\"{name}\" is an invalid value for field \"{target}\": use letters, digits, \"_\", \"-\" and \".\", starting with a letter or \"_\"."),
+        )
+        .with_target(target));
+    }
+    Ok(())
+}
+
+fn check_language(language: &str) -> ApiResult<()> {
+    let l = language.to_ascii_lowercase();
+    if l == "c.utf_8" || l.ends_with(".utf_8") || l == "utf8mb4" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Code::SvmLanguageNotUtf8,
+            format!("Language \"{language}\" is not supported: only UTF-8 languages are."),
+        )
+        .with_target("language"))
+    }
+}
+
+fn name_in_use(
+    txn_svms: &[(String, Value)],
+    name: &str,
+    except: Option<&str>,
+    cluster_name: &str,
+) -> bool {
+    name.eq_ignore_ascii_case(cluster_name)
+        || txn_svms.iter().any(|(id, s)| {
+            Some(id.as_str()) != except
+                && s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+}
+
+fn duplicate(name: &str) -> ApiError {
+    ApiError::new(
+        Code::SvmNameInUse,
+        format!("The name \"{name}\" is already used by an SVM or the cluster."),
+    )
+    .with_target("name")
+}
+
+impl Svms {
+    pub fn new(state: &Arc<State>) -> Svms {
+        let mut def = ResourceDef::new(Schema::new(vec![
+            string("uuid").read_only().identity(),
+            string("name").read_write().identity(),
+            enumeration("state", STATES).read_write(),
+            enumeration("subtype", SUBTYPES).create(),
+            string("language").read_write(),
+            string("comment").read_write(),
+            object("ipspace", vec![string("name"), string("uuid")]).create(),
+            string("root_path")
+                .create()
+                .doc("Vigil extension: absolute host directory that is the SVM's namespace root."),
+            object(
+                "snapmirror",
+                vec![boolean("is_protected"), integer("protected_volumes_count")],
+            )
+            .read_only()
+            .expensive(),
+        ]));
+        def.collection = Some("/api/svm/svms");
+        def.instance = Some("/api/svm/svms/{uuid}");
+        def.post = true;
+        def.patch = true;
+        def.delete = true;
+        def.async_ops = &[Method::Post, Method::Patch, Method::Delete];
+        def.svm_field = Some("uuid");
+        def.vsadmin = VsadminAccess::Read;
+        Svms {
+            state: Arc::clone(state),
+            def,
+        }
+    }
+
+    fn ipspace(&self) -> Value {
+        json!({"name": "Default", "uuid": self.state.cluster()["ipspace_uuid"]})
+    }
+}
+
+#[async_trait]
+impl Resource for Svms {
+    fn def(&self) -> &ResourceDef {
+        &self.def
+    }
+
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+        let docs = match keys.get("uuid").filter(|k| *k != "*") {
+            Some(uuid) => self.state.svm(uuid).into_iter().collect(),
+            None => self.state.store.list(SVM_KIND),
+        };
+        Ok(docs
+            .iter()
+            .map(|s| {
+                let mut r = (**s).clone();
+                r["snapmirror"] = json!({"is_protected": false, "protected_volumes_count": 0});
+                r
+            })
+            .collect())
+    }
+
+    async fn create(
+        &self,
+        _ctx: &Ctx,
+        _keys: &Keys,
+        body: Value,
+        _params: &Params,
+    ) -> ApiResult<Created> {
+        let name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::required("name"))?
+            .to_string();
+        check_name(&name, "name")?;
+        if let Some(l) = body.get("language").and_then(Value::as_str) {
+            check_language(l)?;
+        }
+        let subtype = body
+            .get("subtype")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        if matches!(subtype, "sync_destination" | "data_engine") {
+            return Err(ApiError::invalid_value("subtype", subtype));
+        }
+        if let Some(ipspace) = body.get("ipspace") {
+            let ours = self.ipspace();
+            let name_ok = ipspace
+                .get("name")
+                .and_then(Value::as_str)
+                .is_none_or(|n| n == "Default");
+            let uuid_ok = ipspace.get("uuid").is_none_or(|u| *u == ours["uuid"]);
+            if !name_ok || !uuid_ok {
+                return Err(ApiError::new(
+                    Code::SvmIpspaceNotFound,
+                    "The IPspace does not exist; Vigil has only \"Default\".",
+                )
+                .with_target("ipspace"));
+            }
+        }
+        let cluster_name = self.state.cluster()["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if name_in_use(
+            &self
+                .state
+                .store
+                .list(SVM_KIND)
+                .iter()
+                .map(|s| {
+                    (
+                        s["uuid"].as_str().unwrap_or_default().to_string(),
+                        (**s).clone(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            &name,
+            None,
+            &cluster_name,
+        ) {
+            return Err(duplicate(&name));
+        }
+        let root = match body.get("root_path").and_then(Value::as_str) {
+            Some(p) => {
+                let path = Path::new(p);
+                if !path.is_absolute() || !path.is_dir() {
+                    return Err(ApiError::new(
+                        Code::SvmNamespaceUnusable,
+                        format!(
+                            "\"root_path\" must be an existing absolute directory; \"{p}\" is not."
+                        ),
+                    )
+                    .with_target("root_path"));
+                }
+                std::fs::canonicalize(path).map_err(|e| {
+                    ApiError::new(Code::SvmNamespaceUnusable, format!("\"{p}\": {e}"))
+                        .with_target("root_path")
+                })?
+            }
+            None => self.state.config.data_dir.join("svms").join(&name),
+        };
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let record = json!({
+            "uuid": uuid,
+            "name": name,
+            "state": "running",
+            "subtype": subtype,
+            "language": body.get("language").cloned().unwrap_or(json!("c.utf_8")),
+            "comment": body.get("comment").cloned().unwrap_or(json!("")),
+            "ipspace": self.ipspace(),
+            "root_path": root.to_string_lossy(),
+        });
+        let state = Arc::clone(&self.state);
+        let stored = record.clone();
+        let work = Work::Job(Box::pin(async move {
+            std::fs::create_dir_all(&root).map_err(|e| {
+                ApiError::new(
+                    Code::SvmNamespaceUnusable,
+                    format!("Cannot create the namespace root {}: {e}", root.display()),
+                )
+            })?;
+            let mut txn = state.store.begin().await;
+            // Checked again under the writer lock: another POST may have won the name.
+            let cluster_name = state.cluster()["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if name_in_use(
+                &txn.list(SVM_KIND),
+                stored["name"].as_str().unwrap_or_default(),
+                None,
+                &cluster_name,
+            ) {
+                return Err(duplicate(stored["name"].as_str().unwrap_or_default()));
+            }
+            txn.put(SVM_KIND, &uuid, stored);
+            txn.commit().await?;
+            Ok("success".to_string())
+        }));
+        Ok(Created { record, work })
+    }
+
+    async fn modify(
+        &self,
+        _ctx: &Ctx,
+        record: &Value,
+        body: Value,
+        _params: &Params,
+    ) -> ApiResult<Work> {
+        if let Some(name) = body.get("name").and_then(Value::as_str) {
+            check_name(name, "name")?;
+        }
+        if let Some(l) = body.get("language").and_then(Value::as_str) {
+            check_language(l)?;
+        }
+        if let Some(s) = body.get("state").and_then(Value::as_str)
+            && !matches!(s, "running" | "stopped")
+        {
+            return Err(ApiError::new(Code::InvalidFieldValue, format!("\"{s}\" is an invalid value for field \"state\": set \"running\" or \"stopped\"."))
+                .with_target("state"));
+        }
+        let uuid = record["uuid"].as_str().unwrap_or_default().to_string();
+        let state = Arc::clone(&self.state);
+        Ok(Work::Job(Box::pin(async move {
+            let mut txn = state.store.begin().await;
+            let mut svm = txn
+                .get(SVM_KIND, &uuid)
+                .ok_or_else(|| ApiError::not_found("uuid"))?;
+            if let Some(name) = body.get("name").and_then(Value::as_str) {
+                let cluster_name = state.cluster()["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if name_in_use(&txn.list(SVM_KIND), name, Some(&uuid), &cluster_name) {
+                    return Err(duplicate(name));
+                }
+            }
+            for field in ["name", "state", "language", "comment"] {
+                if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+                    svm[field] = v.clone();
+                }
+            }
+            txn.put(SVM_KIND, &uuid, svm);
+            txn.commit().await?;
+            Ok("success".to_string())
+        })))
+    }
+
+    async fn remove(&self, _ctx: &Ctx, record: &Value, _params: &Params) -> ApiResult<Work> {
+        let uuid = record["uuid"].as_str().unwrap_or_default().to_string();
+        let state = Arc::clone(&self.state);
+        Ok(Work::Job(Box::pin(async move {
+            let mut txn = state.store.begin().await;
+            txn.delete(SVM_KIND, &uuid);
+            // Accounts owned by the SVM go with it; files under its root stay.
+            for (id, account) in txn.list(crate::auth::ACCOUNT_KIND) {
+                if account["owner"]["uuid"] == uuid.as_str() {
+                    txn.delete(crate::auth::ACCOUNT_KIND, &id);
+                }
+            }
+            txn.commit().await?;
+            Ok("success".to_string())
+        })))
+    }
+}

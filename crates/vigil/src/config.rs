@@ -1,0 +1,203 @@
+//! `vigil serve` options: command-line flags, then `VIGIL_*` environment variables,
+//! then the TOML file given by `--config`, then defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these options (keys as the long flags, with underscores).
+    #[arg(long, env = "VIGIL_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory for the database, TLS certificate, node identity and SVM namespaces.
+    #[arg(long, env = "VIGIL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `https://ADDR:PORT` (default https://127.0.0.1:8443) or `http://ADDR:PORT`.
+    #[arg(long, env = "VIGIL_LISTEN")]
+    pub listen: Option<String>,
+    /// Database URL; default: the SQLite file `vigil.db` in the data directory.
+    #[arg(long, env = "VIGIL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PEM certificate chain; default: a self-signed certificate generated into the data dir.
+    #[arg(long, env = "VIGIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "VIGIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// This node's name; default: the host name.
+    #[arg(long, env = "VIGIL_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The cluster name set on first start; default `vigil`.
+    #[arg(long, env = "VIGIL_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// Seconds a finished job stays readable (at least 300).
+    #[arg(long, env = "VIGIL_JOB_RETENTION_SECS")]
+    pub job_retention_secs: Option<u64>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "VIGIL_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Http(String),
+    Https(String),
+}
+
+/// The options after merging, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub database_url: String,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub node_name: String,
+    pub cluster_name: String,
+    pub job_retention: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<ServeArgs>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServeArgs::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./vigil-data"));
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let data_dir = std::fs::canonicalize(&data_dir)?;
+        let listen = parse_listen(
+            self.listen
+                .or(file.listen)
+                .as_deref()
+                .unwrap_or("https://127.0.0.1:8443"),
+        )?;
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| store::Store::sqlite_url(&data_dir.join("vigil.db")));
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let retention = self
+            .job_retention_secs
+            .or(file.job_retention_secs)
+            .unwrap_or(600);
+        anyhow::ensure!(retention >= 300, "job_retention_secs must be at least 300");
+        Ok(Config {
+            listen,
+            database_url,
+            tls,
+            node_name: self.node_name.or(file.node_name).unwrap_or_else(hostname),
+            cluster_name: self
+                .cluster_name
+                .or(file.cluster_name)
+                .unwrap_or_else(|| "vigil".to_string()),
+            job_retention: Duration::from_secs(retention),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1 << 20),
+            data_dir,
+        })
+    }
+}
+
+fn parse_listen(value: &str) -> anyhow::Result<Listen> {
+    let (scheme, addr) = match value.split_once("://") {
+        Some((s, a)) => (s, a.trim_end_matches('/')),
+        None => ("https", value),
+    };
+    anyhow::ensure!(
+        !addr.is_empty(),
+        "--listen needs an address, e.g. https://127.0.0.1:8443"
+    );
+    match scheme {
+        "http" => Ok(Listen::Http(addr.to_string())),
+        "https" => Ok(Listen::Https(addr.to_string())),
+        other => anyhow::bail!("--listen scheme {other:?} is not http or https"),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node1".to_string())
+}
+
+/// Reads a file holding a UUID, creating it with a new one on first use.
+pub fn stable_uuid(path: &Path) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let id = text.trim();
+        if uuid::Uuid::parse_str(id).is_ok() {
+            return Ok(id.to_string());
+        }
+        anyhow::bail!("{} does not hold a UUID", path.display());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(path, format!("{id}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(
+            parse_listen("http://0.0.0.0:80").unwrap(),
+            Listen::Http("0.0.0.0:80".into())
+        );
+        assert_eq!(
+            parse_listen("127.0.0.1:8443").unwrap(),
+            Listen::Https("127.0.0.1:8443".into())
+        );
+        assert!(parse_listen("ftp://x").is_err());
+    }
+
+    #[test]
+    fn file_values_apply_below_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("vigil.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = {:?}\nnode_name = \"from-file\"\ncluster_name = \"c1\"\n",
+                dir.path().join("d")
+            ),
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(cfg),
+            node_name: Some("from-flag".into()),
+            ..ServeArgs::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.node_name, "from-flag");
+        assert_eq!(c.cluster_name, "c1");
+        assert!(c.data_dir.ends_with("d"));
+    }
+}

@@ -1,0 +1,8 @@
+//! The Vigil server: wires the REST core, the store and the resources into one node.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod namespace;
+pub mod server;
+pub mod state;

@@ -1,0 +1,231 @@
+//! `vigil serve`: bootstrap, HTTP(S) listener, request logging and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State as AxumState;
+use axum::http::Request;
+use axum::response::Response;
+use rest::{Api, Jobs};
+use serde_json::json;
+use store::Store;
+use tracing::Instrument;
+
+use crate::api;
+use crate::config::{Config, Listen, stable_uuid};
+use crate::state::{CLUSTER_KIND, State};
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = open_state(config).await?;
+    let api = Arc::new(api::build(&state));
+    tokio::spawn(Arc::clone(&state.jobs).expire_loop());
+
+    let app = Router::new().fallback(handle).with_state(Arc::clone(&api));
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    let announce = handle.clone();
+    let scheme = match &state.config.listen {
+        Listen::Http(_) => "http",
+        Listen::Https(_) => "https",
+    };
+    tokio::spawn(async move {
+        if let Some(addr) = announce.listening().await {
+            // Tests and scripts read this line to learn an ephemeral port.
+            eprintln!("vigil: listening on {scheme}://{addr}");
+            tracing::info!(%addr, scheme, "listening");
+        }
+    });
+    let service = app.into_make_service();
+    match &state.config.listen {
+        Listen::Http(addr) => {
+            let addr: SocketAddr = addr
+                .parse()
+                .with_context(|| format!("--listen address {addr:?}"))?;
+            axum_server::bind(addr)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        Listen::Https(addr) => {
+            let addr: SocketAddr = addr
+                .parse()
+                .with_context(|| format!("--listen address {addr:?}"))?;
+            let (cert, key) = tls_files(&state.config)?;
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            axum_server::bind_rustls(addr, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+async fn handle(AxumState(api): AxumState<Arc<Api>>, request: Request<Body>) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    let (parts, body) = request.into_parts();
+    let span = tracing::info_span!("request", id = %request_id, method = %parts.method, path = %parts.uri.path());
+    async move {
+        let started = Instant::now();
+        let limit = api.body_limit();
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| limit);
+        let response = api
+            .handle(parts.method, &parts.uri, &parts.headers, body, &request_id)
+            .await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request done"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Opens the store and brings a new data directory to its first-start state.
+pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening {}", config.database_url))?;
+    let node_uuid = stable_uuid(&config.data_dir.join("node-uuid"))?;
+    let node = json!({"uuid": node_uuid, "name": config.node_name});
+    let jobs = Jobs::open(Arc::clone(&store), config.job_retention, node)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = Arc::new(State {
+        store,
+        config,
+        node_uuid,
+        started: Instant::now(),
+        jobs,
+    });
+    first_start(&state).await?;
+    Ok(state)
+}
+
+async fn first_start(state: &State) -> anyhow::Result<()> {
+    let mut txn = state.store.begin().await;
+    if txn.get(CLUSTER_KIND, CLUSTER_KIND).is_none() {
+        txn.put(
+            CLUSTER_KIND,
+            CLUSTER_KIND,
+            json!({
+                "uuid": uuid::Uuid::new_v4().to_string(),
+                "name": state.config.cluster_name,
+                "location": "",
+                "contact": "",
+                "ipspace_uuid": uuid::Uuid::new_v4().to_string(),
+            }),
+        );
+        // Built-in schedules exist from the start; one an admin deletes stays deleted.
+        for mut schedule in api::schedules::defaults() {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            schedule["uuid"] = json!(uuid);
+            txn.put(api::schedules::KIND, &uuid, schedule);
+        }
+    }
+    txn.commit().await?;
+    if crate::auth::find_account(&state.store, "admin").is_none() {
+        let (password, generated) = match std::env::var("VIGIL_ADMIN_PASSWORD") {
+            Ok(p) if !p.is_empty() => (p, false),
+            _ => (generate_password(), true),
+        };
+        api::accounts::ensure_admin(state, &password).await?;
+        if generated {
+            eprintln!(
+                "vigil: created account \"admin\" with password {password}  (shown once; set VIGIL_ADMIN_PASSWORD to choose it)"
+            );
+        } else {
+            eprintln!(
+                "vigil: created account \"admin\" with the password from VIGIL_ADMIN_PASSWORD"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..20)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The configured certificate, or a self-signed one generated into the data dir.
+fn tls_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if let Some((c, k)) = &config.tls {
+        return Ok((c.clone(), k.clone()));
+    }
+    let cert = config.data_dir.join("tls-cert.pem");
+    let key = config.data_dir.join("tls-key.pem");
+    if !cert.exists() || !key.exists() {
+        generate_certificate(&cert, &key, &config.node_name)?;
+        tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    Ok((cert, key))
+}
+
+fn generate_certificate(cert: &Path, key: &Path, node_name: &str) -> anyhow::Result<()> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+        node_name.to_string(),
+    ];
+    let generated = rcgen::generate_simple_self_signed(names)
+        .context("generating a self-signed certificate")?;
+    let key_pem = generated.signing_key.serialize_pem();
+    write_private(key, key_pem.as_bytes())?;
+    std::fs::write(cert, generated.cert.pem())
+        .with_context(|| format!("writing {}", cert.display()))?;
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! What every resource shares: the store, this node's identity and the configuration.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rest::{ApiError, ApiResult, Jobs};
+use serde_json::{Value, json};
+use store::Store;
+
+use crate::config::Config;
+use crate::namespace::Namespace;
+
+pub const CLUSTER_KIND: &str = "cluster";
+pub const SVM_KIND: &str = "svm";
+
+pub struct State {
+    pub store: Arc<Store>,
+    pub config: Config,
+    pub node_uuid: String,
+    pub started: Instant,
+    pub jobs: Arc<Jobs>,
+}
+
+impl State {
+    pub fn cluster(&self) -> Value {
+        self.store
+            .get(CLUSTER_KIND, CLUSTER_KIND)
+            .map(|v| (*v).clone())
+            .unwrap_or_else(|| json!({}))
+    }
+
+    /// The cluster's admin SVM, which owns cluster-scoped accounts. ONTAP gives it the
+    /// cluster's name; Vigil also gives it the cluster's uuid.
+    pub fn admin_svm(&self) -> (String, String) {
+        let c = self.cluster();
+        (
+            c["uuid"].as_str().unwrap_or_default().to_string(),
+            c["name"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    pub fn node_ref(&self) -> Value {
+        json!({
+            "uuid": self.node_uuid,
+            "name": self.config.node_name,
+            "_links": {"self": {"href": format!("/api/cluster/nodes/{}", self.node_uuid)}}
+        })
+    }
+
+    pub fn svm(&self, uuid: &str) -> Option<Arc<Value>> {
+        self.store.get(SVM_KIND, uuid)
+    }
+
+    pub fn svm_by_name(&self, name: &str) -> Option<Arc<Value>> {
+        self.store
+            .list(SVM_KIND)
+            .into_iter()
+            .find(|s| s["name"] == name)
+    }
+
+    /// Finds an SVM from a `{uuid, name}` reference; both given must agree.
+    pub fn resolve_svm_ref(&self, reference: &Value, target: &str) -> ApiResult<Arc<Value>> {
+        let by_uuid = reference.get("uuid").and_then(Value::as_str);
+        let by_name = reference.get("name").and_then(Value::as_str);
+        let svm = match (by_uuid, by_name) {
+            (Some(u), _) => self.svm(u),
+            (None, Some(n)) => self.svm_by_name(n),
+            (None, None) => return Err(ApiError::required(&format!("{target}.uuid"))),
+        };
+        let svm =
+            svm.ok_or_else(|| ApiError::not_found(target).with_target(format!("{target}.uuid")))?;
+        if let Some(n) = by_name
+            && svm["name"] != n
+        {
+            return Err(ApiError::invalid_value(&format!("{target}.name"), n));
+        }
+        Ok(svm)
+    }
+
+    /// The namespace of an SVM record.
+    pub fn namespace(&self, svm: &Value) -> ApiResult<Namespace> {
+        let root = svm["root_path"].as_str().unwrap_or_default();
+        Namespace::new(std::path::Path::new(root)).map_err(|e| {
+            ApiError::internal(format!(
+                "The namespace root {root} of SVM {} is unusable: {e}",
+                svm["name"]
+            ))
+        })
+    }
+}
+
+pub fn svm_ref(svm: &Value) -> Value {
+    json!({
+        "uuid": svm["uuid"],
+        "name": svm["name"],
+        "_links": {"self": {"href": format!("/api/svm/svms/{}", svm["uuid"].as_str().unwrap_or_default())}}
+    })
+}
