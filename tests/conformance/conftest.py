@@ -175,6 +175,8 @@ class RawSession(requests.Session):
         if url.startswith("/"):
             url = self.server.url(url)
         kwargs.setdefault("timeout", 30)
+        # per request: Session.verify loses against REQUESTS_CA_BUNDLE in the environment
+        kwargs.setdefault("verify", False)
         return super().request(method, url, *args, **kwargs)
 
 
@@ -260,3 +262,19 @@ def svm_factory(server):
 
 def pytest_report_header(config):
     return f"vigil binary: {vigil_binary()}"
+
+
+JOB_URL_RE = re.compile(r"/api/cluster/jobs/([0-9a-f-]{36})\?")
+
+
+def polled_job_uuid(resp) -> str:
+    """For a client call on an asynchronous endpoint: the client returns the response
+    of its last job poll (`GET /api/cluster/jobs/<uuid>?fields=message,state`).
+    Asserts that is what happened and that the job succeeded; returns the job uuid."""
+    url = resp.http_response.url
+    m = JOB_URL_RE.search(url)
+    assert m, f"the client did not end by polling a job: {url}"
+    assert "fields=message%2Cstate" in url, url
+    body = resp.http_response.json()
+    assert body["state"] == "success", body
+    return m.group(1)

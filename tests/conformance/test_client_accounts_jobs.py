@@ -5,7 +5,7 @@ import requests
 from netapp_ontap.error import NetAppRestError
 from netapp_ontap.resources import Account, Cluster, Job, Node, Schedule, Svm
 
-from conftest import ADMIN_PASSWORD, unique
+from conftest import ADMIN_PASSWORD, polled_job_uuid, unique
 
 PW = "Secret-Pass-123"
 
@@ -42,7 +42,7 @@ def test_admin_account_listed(server, cluster_owner):
     raw_rec = Account(owner={"uuid": cluster_owner["uuid"]}, name="admin")
     raw_rec.get(fields="**")
     assert not hasattr(raw_rec, "password")
-    assert raw_rec._links.self.href == f"/api/security/accounts/{cluster_owner['uuid']}/admin"
+    assert raw_rec.to_dict()["_links"]["self"]["href"] == f"/api/security/accounts/{cluster_owner['uuid']}/admin"
 
 
 def test_readonly_account(server, cluster_owner, raw):
@@ -158,9 +158,11 @@ def test_vsadmin_account(server, svm_factory):
     with pytest.raises(NetAppRestError) as e:
         Account(name=unique("bad"), password=PW, owner={"uuid": mine["uuid"]}, role={"name": "admin"}).post()
     assert _status(e) == 400 and _error(e)["code"] == "5636129"
-    with pytest.raises(NetAppRestError) as e:
-        Account(name=unique("bad"), password="short", role={"name": "readonly"}).post()
-    assert _status(e) == 400 and _error(e)["target"] == "password"
+    # (the client itself refuses passwords under 8 characters, so check the server raw)
+    r = server.session().post("/api/security/accounts",
+                              json={"name": unique("bad"), "password": "short", "role": {"name": "readonly"}})
+    assert r.status_code == 400 and r.json()["error"]["target"] == "password"
+    assert r.json()["error"]["code"] == "7077906"
 
     # deleting the SVM takes its accounts with it
     Svm(uuid=mine["uuid"]).delete()
@@ -190,8 +192,7 @@ def test_account_collection_ops(server, cluster_owner):
 
 def test_jobs_collection_and_cancel(server, raw):
     svm = Svm(name=unique("vsjc"))
-    resp = svm.post()
-    job_uuid = resp.http_response.json()["job"]["uuid"]
+    job_uuid = polled_job_uuid(svm.post())
     svm.delete()
 
     jobs = list(Job.get_collection(fields="state,description"))

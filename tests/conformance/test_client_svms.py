@@ -4,24 +4,18 @@ import pytest
 from netapp_ontap.error import NetAppRestError
 from netapp_ontap.resources import Job, Svm
 
-from conftest import unique
-
-
-def _job_of(resp):
-    body = resp.http_response.json()
-    return body["job"]["_links"]["self"]["href"]
+from conftest import polled_job_uuid, unique
 
 
 def test_svm_post_get_patch_delete(server, raw):
     name = unique("vs")
     svm = Svm(name=name, comment="created by the conformance suite")
     resp = svm.post()
-    # async create: 202 with a job; the client took the uuid from Location and waited
-    assert resp.http_response.status_code == 202
-    assert resp.http_response.headers["Location"] == f"/api/svm/svms/{svm.uuid}"
+    # async create: the client took the uuid from Location and waited for the job
     assert len(svm.uuid) == 36
-    job = raw.get(_job_of(resp)).json()
+    job = raw.get(f"/api/cluster/jobs/{polled_job_uuid(resp)}").json()
     assert job["state"] == "success"
+    assert job["description"] == "POST /api/svm/svms"
 
     got = Svm(uuid=svm.uuid)
     got.get()
@@ -31,7 +25,7 @@ def test_svm_post_get_patch_delete(server, raw):
     assert got.comment == "created by the conformance suite"
     assert got.language.lower() == "c.utf_8"
     assert got.ipspace.name == "Default"
-    assert got._links.self.href == f"/api/svm/svms/{svm.uuid}"
+    assert got.to_dict()["_links"]["self"]["href"] == f"/api/svm/svms/{svm.uuid}"
     # expensive property absent from the default instance GET, present with **
     assert not hasattr(got, "snapmirror")
     expensive = Svm(uuid=svm.uuid)
@@ -40,8 +34,7 @@ def test_svm_post_get_patch_delete(server, raw):
 
     got.comment = "patched"
     got.state = "stopped"
-    presp = got.patch()
-    assert presp.http_response.status_code == 202
+    polled_job_uuid(got.patch())
     again = Svm(uuid=svm.uuid)
     again.get()
     assert again.comment == "patched"
@@ -53,8 +46,7 @@ def test_svm_post_get_patch_delete(server, raw):
     assert Svm.find(name=renamed).uuid == svm.uuid
     assert Svm.find(name=name) is None
 
-    dresp = again.delete()
-    assert dresp.http_response.status_code == 202
+    polled_job_uuid(again.delete())
     with pytest.raises(NetAppRestError) as e:
         Svm(uuid=svm.uuid).get()
     assert e.value.http_err_response.http_response.status_code == 404
@@ -198,12 +190,26 @@ def test_svm_patch_and_delete_collection(server, svm_factory):
     assert Svm.find(name=other["name"]).uuid == other["uuid"]
 
 
+def test_svm_post_without_poll_then_poll(server):
+    svm = Svm(name=unique("vsnp"))
+    resp = svm.post(poll=False)
+    # the raw reply: 202, Location with the key, job link in the body
+    assert resp.http_response.status_code == 202
+    assert resp.is_job
+    assert resp.http_response.headers["Location"] == f"/api/svm/svms/{svm.uuid}"
+    job_uuid = resp.http_response.json()["job"]["uuid"]
+    done = svm.poll()
+    assert polled_job_uuid(done) == job_uuid
+    svm.get()
+    assert svm.state == "running"
+    svm.delete()
+
+
 def test_svm_job_record(server, raw):
     name = unique("vsjob")
     svm = Svm(name=name)
     resp = svm.post()
-    href = _job_of(resp)
-    job = Job(uuid=href.rsplit("/", 1)[1])
+    job = Job(uuid=polled_job_uuid(resp))
     job.get()
     assert job.state == "success"
     assert job.code == 0

@@ -174,7 +174,8 @@ def test_percent_encoded_operators(raw, svm_factory):
     assert names(f"name={tag}_%2A&comment=%3Ethree") == [b["name"]]
     assert names(f"name={tag}_%2A&comment=%3E%3Dthree") == [b["name"], c["name"]]
     assert names(f"name={tag}_%2A&comment=%3Cthree") == [a["name"]]
-    assert names(f"name=%3E%3D{tag}_b&name=%21null&comment=%21one") == [b["name"], c["name"]]
+    assert names(f"name={tag}_b..{tag}_z&comment=%21null%7Cone") == [b["name"], c["name"]]
+    assert names(f"name={tag}_%2A&comment=%21%7Btwo%7D") == [a["name"], c["name"]]
     assert names(f"name={tag}_a..{tag}_b") == [a["name"], b["name"]]
     assert names(f"name={tag}_a%2E%2E{tag}_b") == [a["name"], b["name"]]
     # fields=name%2Ccomment, and + as space in order_by

@@ -2,7 +2,7 @@
 
 from netapp_ontap.resources import Account, Cluster, Job, Schedule, Svm
 
-from conftest import ADMIN_PASSWORD, unique
+from conftest import ADMIN_PASSWORD, polled_job_uuid, unique
 
 
 def test_restart_keeps_everything(fresh_server):
@@ -14,8 +14,7 @@ def test_restart_keeps_everything(fresh_server):
     cluster.patch()
 
     svm = Svm(name=unique("keep"), comment="persisted")
-    resp = svm.post()
-    job_uuid = resp.http_response.json()["job"]["uuid"]
+    job_uuid = polled_job_uuid(svm.post())
     sched = Schedule(name=unique("keep"), cron={"minutes": [7], "hours": [1, 13]})
     sched.post()
     acct = Account(name=unique("keep"), password="Persisted-Pass-1", role={"name": "vsadmin"},
