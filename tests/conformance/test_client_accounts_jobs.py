@@ -217,3 +217,24 @@ def test_jobs_collection_and_cancel(server, raw):
     with pytest.raises(NetAppRestError) as e:
         Job(uuid="00000000-0000-0000-0000-000000000000").get()
     assert _status(e) == 404
+
+
+def test_account_key_encoding(server, cluster_owner, raw):
+    """Path keys with a space and a slash: Location is percent-encoded, the client
+    re-encodes with quote_plus (space → '+', '/' → %2F) and the server decodes both."""
+    name = "svc user/" + unique("k")
+    acct = Account(name=name, password=PW, role={"name": "readonly"})
+    resp = acct.post()
+    loc = resp.http_response.headers["Location"]
+    assert "/" not in loc.rsplit(f"{cluster_owner['uuid']}/", 1)[1]  # the slash is encoded
+    assert acct.name == name
+    got = Account(owner={"uuid": cluster_owner["uuid"]}, name=name)
+    got.get()
+    assert got.role.name == "readonly"
+    r = raw.get(loc)
+    assert r.status_code == 200 and r.json()["name"] == name
+    assert r.json()["_links"]["self"]["href"] == loc
+    # the account can log in with its odd name
+    assert server.session(name, PW).get("/api/cluster").status_code == 200
+    got.delete()
+    assert raw.get(loc).status_code == 404
