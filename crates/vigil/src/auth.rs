@@ -56,16 +56,18 @@ impl Accounts {
             _ => return None,
         };
         let svm = (account["scope"] == "svm").then(|| {
-            (
-                account["owner"]["uuid"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                account["owner"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
+            let uuid = account["owner"]["uuid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            // The SVM may have been renamed since the account was created.
+            let name = self
+                .store
+                .get(crate::state::SVM_KIND, &uuid)
+                .and_then(|svm| svm["name"].as_str().map(str::to_string))
+                .or_else(|| account["owner"]["name"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            (uuid, name)
         });
         Some(Principal {
             name: account["name"].as_str()?.to_string(),

@@ -152,6 +152,7 @@ impl Resource for AccountsResource {
     }
 
     async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+        let (_, admin_name) = self.state.admin_svm();
         Ok(self
             .state
             .store
@@ -159,6 +160,18 @@ impl Resource for AccountsResource {
             .iter()
             .map(|a| {
                 let mut r = (**a).clone();
+                // owner.name follows renames of the cluster (admin SVM) and of SVMs.
+                let current = if r["scope"] == "svm" {
+                    r["owner"]["uuid"]
+                        .as_str()
+                        .and_then(|u| self.state.svm(u))
+                        .map(|svm| svm["name"].clone())
+                } else {
+                    Some(json!(admin_name))
+                };
+                if let Some(name) = current {
+                    r["owner"]["name"] = name;
+                }
                 if let Value::Object(m) = &mut r {
                     m.remove("password_hash");
                 }

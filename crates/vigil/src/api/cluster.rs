@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{integer, object, string};
-use rest::{ApiResult, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema, Work};
+use rest::{
+    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema, Work,
+};
 use serde_json::{Value, json};
 
 use crate::state::{CLUSTER_KIND, State};
@@ -82,6 +84,19 @@ impl Resource for ClusterResource {
     ) -> ApiResult<Work> {
         if let Some(name) = body.get("name").and_then(Value::as_str) {
             crate::api::svms::check_name(name, "name")?;
+            let taken = self
+                .state
+                .store
+                .list(crate::state::SVM_KIND)
+                .iter()
+                .any(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+            if taken {
+                return Err(ApiError::new(
+                    Code::Duplicate,
+                    format!("The name \"{name}\" is already used by an SVM."),
+                )
+                .with_target("name"));
+            }
         }
         let state = Arc::clone(&self.state);
         Ok(Work::Job(Box::pin(async move {

@@ -139,6 +139,9 @@ impl Resource for Schedules {
             .map(|s| {
                 let mut r = (**s).clone();
                 r["cluster"] = cluster_ref.clone();
+                if let Some(svm) = r["svm"]["uuid"].as_str().and_then(|u| self.state.svm(u)) {
+                    r["svm"]["name"] = svm["name"].clone();
+                }
                 r["scope"] = json!(if r.get("svm").is_some() {
                     "svm"
                 } else {
