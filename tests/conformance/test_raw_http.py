@@ -304,3 +304,66 @@ def test_collection_write_needs_filter(raw):
     r = raw.delete("/api/cluster/schedules?name=no_such_schedule_anywhere")
     assert r.status_code == 200
     assert r.json()["num_records"] == 0
+
+
+def test_concurrent_creates_same_name(server):
+    """Eight clients race to create one SVM name: exactly one SVM results, every other
+    request fails cleanly (409 at once, or a failed job) and nothing is left half-made."""
+    import concurrent.futures as cf
+
+    name = unique("race")
+
+    def attempt(_):
+        with server.session() as s:
+            r = s.post("/api/svm/svms", json={"name": name})
+            if r.status_code == 202:
+                return ("job", wait_job(s, r.json()["job"]["_links"]["self"]["href"])["state"])
+            return ("sync", r.status_code, r.json()["error"]["code"])
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(attempt, range(8)))
+    wins = [r for r in results if r == ("job", "success")]
+    assert len(wins) == 1, results
+    for r in results:
+        assert r in (("job", "success"), ("job", "failure"), ("sync", 409, "13434908")), r
+    with server.session() as s:
+        recs = s.get(f"/api/svm/svms?name={name}").json()["records"]
+        assert len(recs) == 1
+        assert s.delete(f"/api/svm/svms/{recs[0]['uuid']}?return_timeout=30").status_code == 200
+
+
+def test_paging_is_stable_under_inserts(raw):
+    """start.<key> continuation: records created between pages neither repeat nor
+    shift the rest of the listing."""
+    tag = unique("stab")
+    for i in range(6):
+        assert raw.post("/api/cluster/schedules", json={"name": f"{tag}_{i}", "cron": {"minutes": [i]}}).status_code == 201
+    first = raw.get(f"/api/cluster/schedules?name={tag}_*&max_records=3").json()
+    # create more records between the pages
+    for i in range(6, 9):
+        raw.post("/api/cluster/schedules", json={"name": f"{tag}_{i}", "cron": {"minutes": [i]}})
+    seen = [r["uuid"] for r in first["records"]]
+    href = first["_links"]["next"]["href"]
+    while href:
+        page = raw.get(href).json()
+        seen += [r["uuid"] for r in page["records"]]
+        href = page.get("_links", {}).get("next", {}).get("href")
+    assert len(seen) == len(set(seen))
+    everything = [r["uuid"] for r in raw.get(f"/api/cluster/schedules?name={tag}_*").json()["records"]]
+    # page 1 as it was, then every record (old or new) that sorts after its last key
+    assert seen == [r["uuid"] for r in first["records"]] + [u for u in everything if u > seen[2]]
+    assert raw.delete(f"/api/cluster/schedules?name={tag}_*").json()["num_records"] == 9
+
+
+def test_plain_http_listener(tmp_path):
+    from conftest import VigilServer
+
+    srv = VigilServer(tmp_path / "data", scheme="http")
+    srv.start()
+    try:
+        assert srv.origin.startswith("http://")
+        with srv.session() as s:
+            r = s.get("/api/cluster")
+            assert r.status_code == 200 and r.json()["version"]["generation"] == 9
+    finally:
+        assert srv.stop() == 0
