@@ -217,3 +217,31 @@ def test_svm_job_record(server, raw):
     assert job.start_time is not None and job.end_time is not None
     assert job.end_time >= job.start_time
     svm.delete()
+
+
+def test_svm_failed_job_raises_in_client(server, raw):
+    """A job that fails: the client's poll raises `Job failed: <message>`, the job
+    record carries state failure, the code and an error object, and no SVM is left."""
+    name = unique("vsfail")
+    # the default namespace root is <data-dir>/svms/<name>; a file there breaks the job
+    blocker = server.data_dir / "svms" / name
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")
+    try:
+        svm = Svm(name=name)
+        with pytest.raises(NetAppRestError) as e:
+            svm.post()
+        assert "Job failed" in str(e.value)
+        r = raw.get("/api/cluster/jobs", params={"description": "POST /api/svm/svms", "state": "failure",
+                                                 "fields": "state,message,code,error,end_time"})
+        failed = r.json()["records"]
+        assert failed, r.text
+        job = failed[-1]
+        assert job["state"] == "failure"
+        assert job["code"] == 13434880
+        assert job["error"]["code"] == "13434880"
+        assert job["error"]["message"] == job["message"]
+        assert job["message"] in str(e.value)
+        assert Svm.find(name=name) is None
+    finally:
+        blocker.unlink()
