@@ -135,3 +135,26 @@ def test_schedule_paging_25_records(server):
     assert resp.http_response.json()["num_records"] == 25
     assert Schedule.count_collection(name=f"{tag}_*") == 0
     assert DEFAULTS <= {s.name for s in Schedule.get_collection()}
+
+
+def test_collection_patch_delete_with_max_records_continue(server):
+    """max_records caps the records one query-based PATCH/DELETE acts on; the rest is
+    reached through `_links.next`, which the client follows with the same method."""
+    tag = unique("cap")
+    for i in range(7):
+        Schedule(name=f"{tag}_{i}", cron={"minutes": [i]}).post()
+    resp = Schedule.patch_collection({"cron": {"hours": [5]}}, name=f"{tag}_*", max_records=3)
+    assert resp.http_response.json()["num_records"] in (1, 3)  # the last page's count
+    hours = [getattr(s.cron, "hours", None) for s in Schedule.get_collection(name=f"{tag}_*", fields="cron")]
+    assert hours == [[5]] * 7, hours
+    # the same with an explicit order (offset continuation)
+    Schedule.patch_collection({"cron": {"hours": [6]}}, name=f"{tag}_*", max_records=2, order_by="name desc")
+    hours = [s.cron.hours for s in Schedule.get_collection(name=f"{tag}_*", fields="cron")]
+    assert hours == [[6]] * 7, hours
+    Schedule.delete_collection(name=f"{tag}_*", max_records=2, order_by="name")
+    assert Schedule.count_collection(name=f"{tag}_*") == 0
+    Schedule(name=f"{tag}_x", cron={"minutes": [1]}).post()
+    Schedule(name=f"{tag}_y", cron={"minutes": [1]}).post()
+    Schedule(name=f"{tag}_z", cron={"minutes": [1]}).post()
+    Schedule.delete_collection(name=f"{tag}_*", max_records=1)
+    assert Schedule.count_collection(name=f"{tag}_*") == 0

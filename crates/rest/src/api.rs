@@ -528,24 +528,7 @@ impl Api {
         records.retain(|r| filters.iter().all(|f| f.matches(r)));
         records.sort_by(|a, b| compare_records(a, b, &order));
 
-        // The continuation of a default-ordered listing is the key of the last record
-        // sent (ONTAP's `start.<key>`), so inserts between pages neither repeat nor skip.
-        let start: Vec<(String, String)> = req
-            .query
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("start.").map(|p| (p.to_string(), v.clone())))
-            .collect();
-        let mut skip = 0;
-        if !start.is_empty() && !explicit_order {
-            let mut probe = Value::Object(Map::new());
-            for (path, value) in &start {
-                set_path(&mut probe, path, value, &def.schema);
-            }
-            skip = records
-                .iter()
-                .take_while(|r| compare_records(r, &probe, &order) != Ordering::Greater)
-                .count();
-        }
+        let skip = start_skip(req, &def.schema, &records, &order, explicit_order);
         let remaining: Vec<Value> = records.into_iter().skip(skip + offset).collect();
         let more = remaining.len() > max_records;
         let page: Vec<Value> = remaining.into_iter().take(max_records).collect();
@@ -826,11 +809,20 @@ impl Api {
                 .ok_or_else(|| ApiError::invalid_value("max_records", v))?,
             None => usize::MAX,
         };
+        let offset = match req.param("offset") {
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid_value("offset", v))?,
+            None => 0,
+        };
         let body = self.body(req)?;
-        let (order, _) = self.order_keys(req, route)?;
+        let (order, explicit_order) = self.order_keys(req, route)?;
         let mut records = self.visible(ctx, route, keys).await?;
         records.retain(|r| filters.iter().all(|f| f.matches(r)));
         records.sort_by(|a, b| compare_records(a, b, &order));
+        let skip = start_skip(req, &def.schema, &records, &order, explicit_order);
+        let records: Vec<Value> = records.into_iter().skip(skip + offset).collect();
+        let more = records.len() > max_records;
         let mut jobs = Vec::new();
         let mut count = 0;
         for record in records.iter().take(max_records) {
@@ -860,6 +852,18 @@ impl Api {
         }
         let mut reply =
             json!({"num_records": count, "_links": {"self": {"href": req.self_href()}}});
+        if more {
+            // The client repeats the same method on `next`. Deleted records leave the
+            // ordered set, so an offset continuation of a DELETE stays where it was.
+            let next_offset = if method == Method::Delete {
+                offset
+            } else {
+                offset + count
+            };
+            let last = records.get(count.saturating_sub(1));
+            reply["_links"]["next"] =
+                json!({"href": next_href(req, route, last, explicit_order, next_offset)});
+        }
         if !jobs.is_empty() {
             reply["jobs"] = Value::Array(jobs);
         }
@@ -1020,6 +1024,34 @@ fn next_href(
         parts.push(format!("{}={}", enc(k), enc(v)));
     }
     format!("{}?{}", req.path, parts.join("&"))
+}
+
+/// How many of the sorted `records` a `start.<key>` continuation skips. The
+/// continuation of a default-ordered listing is the key of the last record sent
+/// (ONTAP's `start.<key>`), so inserts between pages neither repeat nor skip.
+fn start_skip(
+    req: &Request,
+    schema: &crate::schema::Schema,
+    records: &[Value],
+    order: &[OrderKey],
+    explicit_order: bool,
+) -> usize {
+    let start: Vec<(String, String)> = req
+        .query
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("start.").map(|p| (p.to_string(), v.clone())))
+        .collect();
+    if start.is_empty() || explicit_order {
+        return 0;
+    }
+    let mut probe = Value::Object(Map::new());
+    for (path, value) in &start {
+        set_path(&mut probe, path, value, schema);
+    }
+    records
+        .iter()
+        .take_while(|r| compare_records(r, &probe, order) != Ordering::Greater)
+        .count()
 }
 
 fn set_path(target: &mut Value, path: &str, value: &str, schema: &crate::schema::Schema) {
