@@ -238,3 +238,27 @@ def test_account_key_encoding(server, cluster_owner, raw):
     assert server.session(name, PW).get("/api/cluster").status_code == 200
     got.delete()
     assert raw.get(loc).status_code == 404
+
+
+def test_account_write_rules(server, cluster_owner, raw):
+    base = f"/api/security/accounts/{cluster_owner['uuid']}/admin"
+    for body, code, target in [
+        ({"name": "x"}, "262196", "name"),
+        ({"owner": {"uuid": cluster_owner["uuid"]}}, "262196", "owner"),
+        ({"password_hash": "x"}, "262179", "password_hash"),
+        ({"locked": "yes"}, "262197", "locked"),
+    ]:
+        r = raw.patch(base, json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error"]["code"] == code and r.json()["error"]["target"] == target, r.text
+    # the logged-in administrator cannot lock or demote itself
+    for body in ({"locked": True}, {"role": {"name": "readonly"}}):
+        r = raw.patch(base, json=body)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "5636198", r.text
+    r = raw.post("/api/security/accounts", json={"name": "admin", "password": PW, "role": {"name": "readonly"}})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "1"
+    r = raw.post("/api/security/accounts", json={"name": unique("o"), "password": PW, "owner": {"name": "no_such_svm"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "5636169"
+    r = raw.get("/api/security/accounts?fields=password")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "262249"
+    assert raw.get("/api/cluster").status_code == 200  # admin still intact
