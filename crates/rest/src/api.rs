@@ -715,6 +715,9 @@ impl Api {
             .map(|(uuid, name)| json!({"uuid": uuid, "name": name}));
         let uuid = self.jobs.start(description, svm, future).await?;
         let body = json!({"job": job_link(&uuid)});
+        if timeout.is_zero() {
+            return Ok((StatusCode::ACCEPTED, body));
+        }
         match self.jobs.wait(&uuid, timeout).await {
             Some(job) if job["state"] == "success" => Ok((done, body)),
             Some(job) if is_terminal(&job) => Err(job_error(&job)),
