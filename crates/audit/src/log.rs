@@ -66,10 +66,12 @@ pub struct Stats {
     pub syncs: AtomicU64,
 }
 
+type Ack = oneshot::Sender<Result<(), AuditError>>;
+
 enum Request {
-    Append(Vec<u8>, oneshot::Sender<Result<(), AuditError>>),
-    Rotate(oneshot::Sender<Result<(), AuditError>>),
-    Configure(LogConfig, oneshot::Sender<Result<(), AuditError>>),
+    Append(Vec<u8>, Ack),
+    Rotate(Ack),
+    Configure(LogConfig, Ack),
     Tick,
 }
 
@@ -199,7 +201,7 @@ impl Writer {
 
     fn handle(&mut self, batch: Vec<Request>) {
         self.check_schedule();
-        let mut appends: Vec<(Vec<u8>, oneshot::Sender<Result<(), AuditError>>)> = Vec::new();
+        let mut appends: Vec<(Vec<u8>, Ack)> = Vec::new();
         for request in batch {
             match request {
                 Request::Append(line, ack) => appends.push((line, ack)),
@@ -223,7 +225,7 @@ impl Writer {
     }
 
     /// Writes a group of records and syncs once; acknowledges each with the outcome.
-    fn flush(&mut self, appends: Vec<(Vec<u8>, oneshot::Sender<Result<(), AuditError>>)>) {
+    fn flush(&mut self, appends: Vec<(Vec<u8>, Ack)>) {
         if appends.is_empty() {
             return;
         }
