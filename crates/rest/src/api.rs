@@ -715,6 +715,8 @@ impl Api {
             .map(|(uuid, name)| json!({"uuid": uuid, "name": name}));
         let uuid = self.jobs.start(description, svm, future).await?;
         let body = json!({"job": job_link(&uuid)});
+        // return_timeout=0 (the default) means "answer 202 at once", even when the job
+        // happened to finish before we looked: the status must not depend on timing.
         if timeout.is_zero() {
             return Ok((StatusCode::ACCEPTED, body));
         }
