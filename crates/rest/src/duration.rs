@@ -29,7 +29,7 @@ pub fn parse(text: &str) -> Option<u64> {
                 .iter()
                 .position(|(u, _)| u.eq_ignore_ascii_case(&ch))?;
             // Units must appear in order and at most once, each after a number.
-            if pos + 1 <= last_unit || number.is_empty() {
+            if pos < last_unit || number.is_empty() {
                 return None;
             }
             last_unit = pos + 1;

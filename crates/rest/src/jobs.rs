@@ -132,7 +132,7 @@ impl Jobs {
         if let Some(mut rx) = rx {
             let _ = tokio::time::timeout(timeout, rx.wait_for(|done| *done)).await;
         }
-        self.get(uuid).filter(|job| is_terminal(job))
+        self.get(uuid).filter(is_terminal)
     }
 
     pub fn get(&self, uuid: &str) -> Option<Value> {

@@ -103,9 +103,17 @@ async fn handle(AxumState(api): AxumState<Arc<Api>>, request: Request<Body>) -> 
         let started = Instant::now();
         let limit = api.body_limit();
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| limit);
-        let response = api
+        let unread_body = body.is_err();
+        let mut response = api
             .handle(parts.method, &parts.uri, &parts.headers, body, &request_id)
             .await;
+        if unread_body {
+            // The rest of the body is still on the wire: the connection cannot be reused.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         tracing::info!(
             status = response.status().as_u16(),
             micros = started.elapsed().as_micros() as u64,

@@ -1,0 +1,181 @@
+//! Starts the real `vigil` binary and talks to it over real HTTP(S).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `vigil serve` on an ephemeral port; `https` picks TLS.
+    pub fn start(data_dir: &Path, https: bool) -> Server {
+        Self::start_with(data_dir, https, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, https: bool, extra: &[&str]) -> Server {
+        let scheme = if https { "https" } else { "http" };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("{scheme}://127.0.0.1:0"))
+            .args(extra)
+            .env("VIGIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("VIGIL_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start vigil");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("vigil exited before listening")
+                .expect("read stderr");
+            if let Some(url) = line.strip_prefix("vigil: listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            client,
+        }
+    }
+
+    /// SIGTERM, then wait: the graceful path a restart takes.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        user: (&str, &str),
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .basic_auth(user.0, Some(user.1));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, json)
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        let h = resp.headers().clone();
+        (status, h, resp.text().await.expect("body"))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::GET, path, None, admin()).await;
+        (s, v)
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::POST, path, Some(body), admin()).await;
+        (s, v)
+    }
+
+    pub async fn patch(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::PATCH, path, Some(body), admin()).await;
+        (s, v)
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::DELETE, path, None, admin()).await;
+        (s, v)
+    }
+
+    /// Creates an SVM and waits for its job.
+    pub async fn create_svm(&self, name: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/api/svm/svms?return_timeout=30",
+                &format!(r#"{{"name":"{name}"}}"#),
+            )
+            .await;
+        assert!(s == StatusCode::CREATED, "create svm {name}: {s} {v}");
+        let (_, v) = self.get(&format!("/api/svm/svms?name={name}")).await;
+        v["records"][0]["uuid"]
+            .as_str()
+            .expect("svm uuid")
+            .to_string()
+    }
+
+    pub fn data(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn admin() -> (&'static str, &'static str) {
+    ("admin", ADMIN_PASSWORD)
+}
+
+/// The ONTAP error code of an error body.
+pub fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no code>")
+}
