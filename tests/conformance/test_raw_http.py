@@ -367,3 +367,23 @@ def test_plain_http_listener(tmp_path):
             assert r.status_code == 200 and r.json()["version"]["generation"] == 9
     finally:
         assert srv.stop() == 0
+
+
+def test_pathological_wildcards_answer_quickly(raw, svm_factory):
+    """`*a*a*…*b` against a long name used to backtrack exponentially: one 25-byte
+    query from any account (even readonly) hung the request and then the server."""
+    import time
+
+    long_name = "a" * 40
+    svm_factory(long_name)
+    for pattern in ["*a" * 12 + "*b", "*a" * 20 + "*", "*a" * 5000 + "*b"]:
+        t = time.monotonic()
+        r = raw.get("/api/svm/svms", params={"name": pattern}, timeout=20)
+        assert r.status_code == 200, r.text[:200]
+        assert time.monotonic() - t < 5
+        names = [x["name"] for x in r.json()["records"]]
+        if pattern.endswith("b"):
+            assert long_name not in names
+        else:
+            assert long_name in names
+    assert raw.get("/api/cluster", timeout=5).status_code == 200

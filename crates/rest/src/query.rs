@@ -330,24 +330,46 @@ fn compare_to_operand(value: &Value, operand: &str, ty: &Ty) -> Option<Ordering>
     }
 }
 
+/// Glob match where `*` is the only special piece. Greedy leftmost matching of the
+/// literals between stars is exact for such patterns and runs in linear passes; the
+/// former backtracking matcher took exponential time (`*a*a*a…*b` hung the server).
 fn wildcard(text: &str, pieces: &[Piece]) -> bool {
-    match pieces.split_first() {
-        None => text.is_empty(),
-        Some((Piece::Lit(lit), rest)) => {
-            let lit = lit.to_lowercase();
-            text.strip_prefix(lit.as_str())
-                .is_some_and(|t| wildcard(t, rest))
-        }
-        Some((Piece::Star, rest)) => {
-            if rest.is_empty() {
-                return true;
-            }
-            text.char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(text.len()))
-                .any(|i| wildcard(&text[i..], rest))
+    let lits: Vec<String> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Lit(s) => Some(s.to_lowercase()),
+            Piece::Star => None,
+        })
+        .collect();
+    if !pieces.contains(&Piece::Star) {
+        return text == lits.concat();
+    }
+    let mut rest = text;
+    let mut middle = &lits[..];
+    if !matches!(pieces.first(), Some(Piece::Star)) {
+        let Some((first, tail)) = middle.split_first() else {
+            return true;
+        };
+        let Some(r) = rest.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        rest = r;
+        middle = tail;
+    }
+    let mut suffix = None;
+    if !matches!(pieces.last(), Some(Piece::Star)) {
+        if let Some((last, init)) = middle.split_last() {
+            suffix = Some(last);
+            middle = init;
         }
     }
+    for lit in middle {
+        match rest.find(lit.as_str()) {
+            Some(i) => rest = &rest[i + lit.len()..],
+            None => return false,
+        }
+    }
+    suffix.is_none_or(|s| rest.ends_with(s.as_str()))
 }
 
 /// An integer, optionally with ONTAP's 1024-based size suffixes (`10GB`).
@@ -487,6 +509,43 @@ pub fn compare_values(a: &Value, b: &Value, ty: &Ty) -> Ordering {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wildcard_is_not_exponential() {
+        let text = "a".repeat(40);
+        let mut pattern: Vec<Piece> = Vec::new();
+        for _ in 0..30 {
+            pattern.push(Piece::Star);
+            pattern.push(Piece::Lit("a".into()));
+        }
+        pattern.push(Piece::Star);
+        pattern.push(Piece::Lit("b".into()));
+        assert!(!wildcard(&text, &pattern));
+        pattern.pop();
+        assert!(wildcard(&text, &pattern));
+        let deep: Vec<Piece> = (0..40_000)
+            .map(|i| if i % 2 == 0 { Piece::Star } else { Piece::Lit("a".into()) })
+            .collect();
+        assert!(!wildcard(&text, &deep));
+    }
+
+    #[test]
+    fn wildcard_anchors() {
+        let p = |s: &str| pieces(s);
+        assert!(wildcard("abc", &p("a*")));
+        assert!(wildcard("abc", &p("*c")));
+        assert!(wildcard("abc", &p("a*c")));
+        assert!(wildcard("ac", &p("a*c")));
+        assert!(!wildcard("a", &p("a*a")));
+        assert!(wildcard("aa", &p("a*a")));
+        assert!(wildcard("abcabc", &p("*b*c")));
+        assert!(!wildcard("abcab", &p("*b*c")));
+        assert!(wildcard("xabcx", &p("*abc*")));
+        assert!(!wildcard("xabx", &p("*abc*")));
+        assert!(wildcard("", &p("*")));
+        assert!(wildcard("vs1_x", &p("vs1_*")));
+        assert!(!wildcard("vs2_x", &p("vs1_*")));
+    }
+
     use super::*;
     use crate::schema::*;
     use serde_json::json;
