@@ -523,7 +523,13 @@ mod tests {
         pattern.pop();
         assert!(wildcard(&text, &pattern));
         let deep: Vec<Piece> = (0..40_000)
-            .map(|i| if i % 2 == 0 { Piece::Star } else { Piece::Lit("a".into()) })
+            .map(|i| {
+                if i % 2 == 0 {
+                    Piece::Star
+                } else {
+                    Piece::Lit("a".into())
+                }
+            })
             .collect();
         assert!(!wildcard(&text, &deep));
     }

@@ -89,7 +89,11 @@ impl Resource for ClusterResource {
                 .store
                 .list(crate::state::SVM_KIND)
                 .iter()
-                .any(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+                .any(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                });
             if taken {
                 return Err(ApiError::new(
                     Code::Duplicate,
