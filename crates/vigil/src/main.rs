@@ -1,7 +1,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Storage-side antivirus and audit server")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Storage-side antivirus and audit server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

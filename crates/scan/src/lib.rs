@@ -1,0 +1,1 @@
+pub use yara_x;
