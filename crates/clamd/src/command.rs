@@ -225,12 +225,11 @@ impl Command {
             .ok_or(ParseError::Unknown)?;
         let rest = &body[spec.word.len()..];
         let path = if spec.needs_path {
-            // clamd skips exactly one separator byte; we insist it is a space so that
-            // e.g. `SCANNER` is not taken for `SCAN` of "ER".
+            // Like clamd, skip exactly one separator byte, whatever it is, and accept an
+            // empty path (answered with a path-check error, not UNKNOWN COMMAND).
             match rest.split_first() {
-                Some((b' ', path)) if !path.is_empty() => path.to_vec(),
-                Some((b' ', _)) | None => return Err(ParseError::MissingArgument(spec.word)),
-                Some(_) => return Err(ParseError::Unknown),
+                Some((_, path)) => path.to_vec(),
+                None => return Err(ParseError::MissingArgument(spec.word)),
             }
         } else {
             if !rest.is_empty() {
@@ -438,11 +437,12 @@ mod tests {
             frame(b"zSCAN\0").command,
             Err(ParseError::MissingArgument("SCAN"))
         );
+        assert_eq!(frame(b"zSCAN \0").command, Ok(Command::Scan(Vec::new())));
+        // clamd's prefix matching: one separator byte of any value.
         assert_eq!(
-            frame(b"zSCAN \0").command,
-            Err(ParseError::MissingArgument("SCAN"))
+            frame(b"zSCANX/p\0").command,
+            Ok(Command::Scan(b"/p".to_vec()))
         );
-        assert_eq!(frame(b"zSCANNER\0").command, Err(ParseError::Unknown));
         assert_eq!(
             frame(b"zPINGX\0").command,
             Err(ParseError::TrailingGarbage("PING"))

@@ -48,6 +48,16 @@ impl ReplyWriter {
         out
     }
 
+    /// `<subject>: <text>` for clamd's status-less notes such as `Empty file`.
+    pub fn note(&self, subject: &[u8], text: &str) -> Vec<u8> {
+        let mut out = self.start();
+        out.extend_from_slice(subject);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(text.as_bytes());
+        out.push(self.terminator);
+        out
+    }
+
     /// `<subject>: OK`, `<subject>: <Name> FOUND` or `<subject>: <msg> ERROR`.
     pub fn status(&self, subject: &[u8], status: &Status) -> Vec<u8> {
         let mut out = self.start();

@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -15,11 +16,21 @@ struct Cli {
 enum Command {
     /// Run one node: REST API, background workers, persistence.
     Serve,
+    /// Run the clamd-compatible scan server (YARA-X engine) on TCP and a unix socket.
+    Scanner(scan::ScannerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve => Ok(()),
+        Command::Scanner(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            tokio::runtime::Runtime::new()?.block_on(scan::run(args, scan::termination_signal()))
+        }
     }
 }
