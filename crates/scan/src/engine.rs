@@ -327,12 +327,14 @@ impl<'r> Scanning<'r> {
         let over_ratio =
             |size: u64| size > RATIO_FLOOR && size / packed.max(1) > limits.max_compression_ratio;
         let check = |size: u64| {
-            if size > limits.max_file_size {
+            // Ratio first: a bomb usually breaks the size limits too, and naming it a
+            // bomb is the more useful report.
+            if over_ratio(size) {
+                Err(MemberError::Limit(Limit::CompressionRatio))
+            } else if size > limits.max_file_size {
                 Err(MemberError::Limit(Limit::FileSize))
             } else if unpacked_so_far + size > limits.max_scan_size {
                 Err(MemberError::Limit(Limit::ScanSize))
-            } else if over_ratio(size) {
-                Err(MemberError::Limit(Limit::CompressionRatio))
             } else {
                 Ok(())
             }

@@ -578,8 +578,9 @@ impl Connection {
                     // was attached to.
                     buf.drain(..1);
                     let writer = *writer;
-                    self.start_fildes(writer, fds.pop_front()).await;
-                    *state = if self.session.is_some() {
+                    let started = self.start_fildes(writer, fds.pop_front()).await;
+                    // Like clamd, a FILDES without a descriptor ends the session.
+                    *state = if started && self.session.is_some() {
                         State::Commands
                     } else {
                         State::Done
@@ -770,12 +771,13 @@ impl Connection {
         text
     }
 
-    async fn start_fildes(&mut self, writer: ReplyWriter, fd: Option<OwnedFd>) {
+    /// Starts scanning a received descriptor; false when none came with the command.
+    async fn start_fildes(&mut self, writer: ReplyWriter, fd: Option<OwnedFd>) -> bool {
         let Some(fd) = fd else {
             self.replies
                 .send(writer.error("No file descriptor received."))
                 .await;
-            return;
+            return false;
         };
         let subject = fd_subject(fd.as_raw_fd());
         let (ctx, replies, peer) = (self.ctx.clone(), self.replies.clone(), self.peer.clone());
@@ -792,6 +794,7 @@ impl Connection {
                 replies.send(line).await;
             }
         });
+        true
     }
 
     fn start_instream(&mut self, writer: ReplyWriter, spool: Spool) {

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    EICAR, RealClamd, Vigil, exchange_tcp, exchange_unix, instream_body, open_fd_count,
-    read_until_close,
+    EICAR, RealClamd, Vigil, exchange_tcp, exchange_unix, instream_body, read_until_close,
 };
 
 /// Replaces each server's detection name and version with placeholders.
@@ -402,71 +401,26 @@ fn malformed_input_never_kills_the_server() {
         b"zFILDES\0x".to_vec(),
     ];
     for case in cases {
-        let _ = exchange_unix(&vigil.socket, &case);
-        let _ = exchange_tcp(vigil.tcp, &case);
+        // Half-close after sending: a server waiting for more of a truncated request
+        // must notice the client is done rather than wait for its read timeout.
+        let mut unix = UnixStream::connect(&vigil.socket).expect("connect");
+        let _ = unix.write_all(&case);
+        let _ = unix.shutdown(std::net::Shutdown::Write);
+        unix.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = read_until_close(&mut unix);
+        let mut tcp = std::net::TcpStream::connect(vigil.tcp).expect("connect");
+        let _ = tcp.write_all(&case);
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = read_until_close(&mut tcp);
         assert_eq!(
             exchange_unix(&vigil.socket, b"zPING\0"),
             b"PONG\0",
             "after {case:?}"
         );
     }
-}
-
-#[test]
-fn disconnects_mid_stream_and_many_clients_leak_nothing() {
-    let vigil = Vigil::start();
-    // Warm up: first connections allocate runtime resources that stay.
-    assert_eq!(exchange_unix(&vigil.socket, b"zPING\0"), b"PONG\0");
-    let fds_before = open_fd_count();
-    for i in 0..50 {
-        let mut stream = UnixStream::connect(&vigil.socket).expect("connect");
-        stream.write_all(b"zINSTREAM\0").expect("write");
-        let body = vec![b'z'; 1 << 21];
-        stream
-            .write_all(&(body.len() as u32).to_be_bytes())
-            .expect("write");
-        // Abandon after part of a chunk: half of them spilled to a temp file already.
-        let part = if i % 2 == 0 { 1000 } else { (1 << 21) - 10 };
-        stream.write_all(&body[..part]).expect("write");
-        drop(stream);
-    }
-    let threads: Vec<_> = (0..200)
-        .map(|i| {
-            let socket = vigil.socket.clone();
-            let tcp = vigil.tcp;
-            std::thread::spawn(move || {
-                let mut request = b"zINSTREAM\0".to_vec();
-                let body: &[u8] = if i % 3 == 0 { EICAR } else { b"clean body" };
-                request.extend(instream_body(&[body]));
-                let reply = if i % 2 == 0 {
-                    exchange_unix(&socket, &request)
-                } else {
-                    exchange_tcp(tcp, &request)
-                };
-                (i, reply)
-            })
-        })
-        .collect();
-    for handle in threads {
-        let (i, reply) = handle.join().expect("client thread");
-        let expected: &[u8] = if i % 3 == 0 {
-            b"stream: Vigil.Test.EICAR FOUND\0"
-        } else {
-            b"stream: OK\0"
-        };
-        assert_eq!(reply, expected, "client {i}");
-    }
-    // Connections close asynchronously; give the server a moment to drop them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while open_fd_count() > fds_before && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        open_fd_count() <= fds_before,
-        "descriptors leaked: {} -> {}",
-        fds_before,
-        open_fd_count()
-    );
 }
 
 #[test]

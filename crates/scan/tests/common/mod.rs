@@ -127,6 +127,23 @@ impl Drop for Daemon {
     }
 }
 
+impl Daemon {
+    /// Waits for `ready`, failing fast if the daemon exits instead.
+    pub fn wait_until(&mut self, ready: impl Fn() -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready() {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                panic!("{what} exited during startup: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not become ready in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 pub fn wait_for_path(path: &Path, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
@@ -186,7 +203,7 @@ impl RealClamd {
             &conf,
             format!(
                 "DatabaseDirectory {}\nLocalSocket {}\nTCPSocket {port}\nTCPAddr 127.0.0.1\nForeground yes\n\
-                 LogFile {}\nStreamMaxLength 1M\nUser root\nEnableShutdownCommand no\n",
+                 LogFile {}\nStreamMaxLength 1M\nUser root\n",
                 db.display(),
                 socket.display(),
                 dir.path().join("clamd.log").display()
@@ -200,9 +217,11 @@ impl RealClamd {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn clamd");
-        let daemon = Daemon(child);
-        wait_for_path(&socket, "clamd");
-        wait_for_port(port, "clamd");
+        let mut daemon = Daemon(child);
+        daemon.wait_until(
+            || socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "clamd",
+        );
         RealClamd {
             dir,
             socket,
