@@ -440,11 +440,12 @@ impl Engine {
         Ok(ruleset)
     }
 
-    /// `Vigil <version>/<rules serial>/<rules date>`, the shape of clamd's VERSION reply.
-    pub fn version_string(&self) -> String {
+    /// `<product> <version>/<rules serial>/<rules date>`, the shape of clamd's VERSION
+    /// reply (`ClamAV 1.4.6/27123/Sun Nov 22 09:31:17 2026`).
+    pub fn version_string(&self, product: &str) -> String {
         let rules = self.current.load();
         format!(
-            "Vigil {}/{}/{}",
+            "{product} {}/{}/{}",
             env!("CARGO_PKG_VERSION"),
             rules.serial,
             rules.date_string()

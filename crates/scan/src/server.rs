@@ -68,6 +68,11 @@ pub struct ScannerArgs {
     /// Directory for INSTREAM bodies too large to keep in memory.
     #[arg(long = "temp-dir")]
     pub temp_dir: Option<PathBuf>,
+    /// Product word VERSION starts with. c-icap's clamd_mod only accepts a VERSION reply
+    /// that starts with `ClamAV` (otherwise it logs "Wrong response" and builds its ISTag
+    /// from nothing); set `ClamAV` when serving c-icap.
+    #[arg(long = "version-product", default_value = "Vigil")]
+    pub version_product: String,
     /// Honour the SHUTDOWN command (clients can then stop the scanner).
     #[arg(long = "enable-shutdown")]
     pub enable_shutdown: bool,
@@ -89,6 +94,7 @@ impl Default for ScannerArgs {
             read_timeout: 120,
             stream_max_length: 100 << 20,
             temp_dir: None,
+            version_product: "Vigil".into(),
             enable_shutdown: false,
             limits: Limits::default(),
         }
@@ -114,6 +120,7 @@ struct Shared {
     stream_max_length: u64,
     temp_dir: PathBuf,
     enable_shutdown: bool,
+    version_product: String,
     shutdown_requested: Notify,
 }
 
@@ -171,6 +178,7 @@ impl Server {
             stream_max_length: args.stream_max_length,
             temp_dir: args.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
             enable_shutdown: args.enable_shutdown,
+            version_product: args.version_product.clone(),
             shutdown_requested: Notify::new(),
         });
         Ok(Server {
@@ -688,13 +696,20 @@ impl Connection {
             Command::Ping => self.replies.send(writer.plain(b"PONG")).await,
             Command::Version => {
                 self.replies
-                    .send(writer.plain(self.ctx.engine.version_string().as_bytes()))
+                    .send(
+                        writer.plain(
+                            self.ctx
+                                .engine
+                                .version_string(&self.ctx.version_product)
+                                .as_bytes(),
+                        ),
+                    )
                     .await
             }
             Command::VersionCommands => {
                 let text = format!(
                     "{}| COMMANDS: {}",
-                    self.ctx.engine.version_string(),
+                    self.ctx.engine.version_string(&self.ctx.version_product),
                     ADVERTISED_COMMANDS.join(" ")
                 );
                 self.replies.send(writer.plain(text.as_bytes())).await;
