@@ -98,20 +98,20 @@ pub struct ParsedReply {
 
 /// Parses one reply line (terminator removed).
 ///
-/// The subject is everything before the last `": "` that precedes the status: paths may
-/// themselves contain `": "`, and the status part never does except in error messages,
-/// so for FOUND/OK the split is at the last separator and for ERROR at the first one
-/// after the session prefix (clamd's error messages contain `: `, paths rarely do).
+/// Paths may contain `": "`, so the split point depends on the status: detection names
+/// never contain `": "`, so a FOUND line splits at the last separator; clamd's error
+/// messages do contain it ("File path check failure: ..."), so an ERROR line splits at
+/// the first one.
 pub fn parse_reply(line: &[u8]) -> ParsedReply {
     let (session_id, rest) = split_session_id(line);
-    if let Some(head) = rest.strip_suffix(b" FOUND") {
-        if let Some(sep) = rfind(head, b": ") {
-            return ParsedReply {
-                session_id,
-                subject: Some(head[..sep].to_vec()),
-                status: Status::Found(String::from_utf8_lossy(&head[sep + 2..]).into_owned()),
-            };
-        }
+    if let Some(head) = rest.strip_suffix(b" FOUND")
+        && let Some(sep) = rfind(head, b": ")
+    {
+        return ParsedReply {
+            session_id,
+            subject: Some(head[..sep].to_vec()),
+            status: Status::Found(String::from_utf8_lossy(&head[sep + 2..]).into_owned()),
+        };
     }
     if let Some(head) = rest.strip_suffix(b": OK") {
         return ParsedReply {
@@ -141,13 +141,13 @@ pub fn parse_reply(line: &[u8]) -> ParsedReply {
 /// Splits a leading `N: ` request number off an IDSESSION reply.
 pub fn split_session_id(line: &[u8]) -> (Option<u32>, &[u8]) {
     let digits = line.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits > 0 && digits <= 10 && line[digits..].starts_with(b": ") {
-        if let Some(id) = std::str::from_utf8(&line[..digits])
+    if digits > 0
+        && line[digits..].starts_with(b": ")
+        && let Some(id) = std::str::from_utf8(&line[..digits])
             .ok()
             .and_then(|s| s.parse().ok())
-        {
-            return (Some(id), &line[digits + 2..]);
-        }
+    {
+        return (Some(id), &line[digits + 2..]);
     }
     (None, line)
 }

@@ -317,11 +317,11 @@ fn bind_unix(path: &Path, mode: &str) -> anyhow::Result<(UnixListener, PathBuf)>
     }
     // A socket file left by a previous run would make bind fail; anything else at that
     // path is not ours to delete.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_socket() {
-            std::fs::remove_file(path)
-                .with_context(|| format!("removing stale socket {}", path.display()))?;
-        }
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.file_type().is_socket()
+    {
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
     let listener = UnixListener::bind(path)
         .with_context(|| format!("binding unix socket {}", path.display()))?;
@@ -480,11 +480,13 @@ async fn write_replies(mut rx: mpsc::Receiver<Vec<u8>>, mut writer: Writer) {
 }
 
 impl Connection {
+    /// The writer for the next command's replies; inside IDSESSION each command takes
+    /// the next request number.
     fn reply_writer(&mut self, framing: Framing) -> ReplyWriter {
-        let session_id = self.session.map(|id| {
+        let session_id = self.session;
+        if let Some(id) = session_id {
             self.session = Some(id.wrapping_add(1));
-            id
-        });
+        }
         ReplyWriter {
             session_id,
             terminator: framing.terminator(),

@@ -259,7 +259,7 @@ fn fildes_scans_passed_descriptors() {
         assert!(client.stats().await.expect("stats").ends_with("END"));
         let replies = client.scan_path(&infected).await.expect("scan");
         assert!(matches!(replies[0].status, clamd::Status::Found(_)));
-        let reply = client.instream(&EICAR[..]).await.expect("instream");
+        let reply = client.instream(EICAR).await.expect("instream");
         assert_eq!(reply.subject.as_deref(), Some(&b"stream"[..]));
     });
 }
@@ -496,7 +496,7 @@ fn in_process_api_returns_typed_verdicts() {
         scan::Verdict::Error(_)
     ));
     assert!(matches!(
-        engine.scan_reader(&EICAR[..], 1024),
+        engine.scan_reader(EICAR, 1024),
         scan::Verdict::Infected(_)
     ));
     assert_eq!(

@@ -17,7 +17,7 @@ enum Command {
     /// Run one node: REST API, background workers, persistence.
     Serve,
     /// Run the clamd-compatible scan server (YARA-X engine) on TCP and a unix socket.
-    Scanner(scan::ScannerArgs),
+    Scanner(Box<scan::ScannerArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
                     EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
                 )
                 .init();
-            tokio::runtime::Runtime::new()?.block_on(scan::run(args, scan::termination_signal()))
+            tokio::runtime::Runtime::new()?.block_on(scan::run(*args, scan::termination_signal()))
         }
     }
 }
