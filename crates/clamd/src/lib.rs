@@ -7,6 +7,8 @@
 pub mod client;
 pub mod command;
 pub mod fdpass;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod instream;
 pub mod reply;
 

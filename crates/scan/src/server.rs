@@ -107,6 +107,8 @@ const STREAM_SPILL_THRESHOLD: usize = 1 << 20;
 /// Scan jobs one connection may have in flight before it stops reading, so a client
 /// pipelining without limit waits instead of growing memory.
 const MAX_JOBS_PER_CONNECTION: usize = 64;
+/// Descriptors received ahead of their FILDES commands; more is a protocol error.
+const MAX_PENDING_DESCRIPTORS: usize = 8;
 /// Replies queued for a slow reader before scan jobs wait for it.
 const REPLY_QUEUE: usize = 64;
 /// How long a closing connection keeps reading (and discarding) so that the client sees
@@ -528,10 +530,12 @@ impl Connection {
             if matches!(state, State::Done) {
                 return false;
             }
-            while self.jobs.len() >= MAX_JOBS_PER_CONNECTION {
-                self.jobs.join_next().await;
-            }
             while self.jobs.try_join_next().is_some() {}
+            if self.jobs.len() >= MAX_JOBS_PER_CONNECTION {
+                // Commands may still wait in `buf`: make room, then parse before reading.
+                self.jobs.join_next().await;
+                continue;
+            }
             let read = tokio::time::timeout(
                 self.ctx.read_timeout,
                 reader.read(&mut chunk, &mut received),
@@ -548,6 +552,17 @@ impl Connection {
                 Ok(Ok(n)) => n,
             };
             fds.extend(received.drain(..));
+            if fds.len() > MAX_PENDING_DESCRIPTORS {
+                // Descriptors without FILDES commands would pile up open in this process.
+                let writer = ReplyWriter {
+                    session_id: None,
+                    terminator: 0,
+                };
+                self.replies
+                    .send(writer.error("PROTOCOL ERROR: ancillary data sent without FILDES."))
+                    .await;
+                return true;
+            }
             buf.extend_from_slice(&chunk[..n]);
             packet_end = true;
         }
@@ -565,6 +580,9 @@ impl Connection {
             match state {
                 State::Done => return Next::Close,
                 State::Commands => {
+                    if self.jobs.len() >= MAX_JOBS_PER_CONNECTION {
+                        return Next::Continue;
+                    }
                     let frame = match next_frame(buf, packet_end) {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Next::Continue,

@@ -27,6 +27,29 @@ fn disconnects_mid_stream_and_many_clients_leak_nothing() {
         stream.write_all(&body[..part]).expect("write");
         drop(stream);
     }
+    // Descriptors without FILDES: each byte of an unfinished command carries one. The
+    // server refuses with clamd's protocol error and keeps none of them open.
+    let mut flood = UnixStream::connect(&vigil.socket).expect("connect");
+    let spare = std::fs::File::open("/dev/null").expect("open");
+    for i in 0..20 {
+        let byte: &[u8] = if i == 0 { b"z" } else { b"A" };
+        let sent = clamd::fdpass::send_with_fd(
+            std::os::fd::AsRawFd::as_raw_fd(&flood),
+            byte,
+            std::os::fd::AsFd::as_fd(&spare),
+        );
+        if sent.is_err() {
+            break;
+        }
+    }
+    flood
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(
+        common::read_until_close(&mut flood),
+        b"PROTOCOL ERROR: ancillary data sent without FILDES. ERROR\0"
+    );
+    drop(flood);
     let threads: Vec<_> = (0..200)
         .map(|i| {
             let socket = vigil.socket.clone();
