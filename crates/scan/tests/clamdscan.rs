@@ -68,3 +68,31 @@ fn clean_tree_exits_0_and_errors_exit_2() {
     let (code, _, stdout) = clamdscan(&unix, &[], &missing);
     assert_eq!(code, 2, "a missing path must exit 2\n{stdout}");
 }
+
+/// The same clamdscan runs against the real clamd (custom EICAR database) must report the
+/// same files with the same exit codes: Vigil is a drop-in replacement.
+#[test]
+fn real_clamd_and_vigil_agree_in_every_mode() {
+    let clamd = common::RealClamd::start();
+    let clamd_config = clamd.dir.path().join("clamdscan.conf");
+    std::fs::write(
+        &clamd_config,
+        format!("LocalSocket {}\n", clamd.socket.display()),
+    )
+    .expect("write");
+    let vigil = Vigil::start();
+    let vigil_config = vigil.clamdscan_config(false);
+    let tree = Tree::generate(60);
+    for (label, args) in MODES {
+        let (their_code, their_found, their_out) = clamdscan(&clamd_config, args, tree.root());
+        let (our_code, our_found, our_out) = clamdscan(&vigil_config, args, tree.root());
+        assert_eq!(
+            our_found, their_found,
+            "{label}\nclamd:\n{their_out}\nvigil:\n{our_out}"
+        );
+        assert_eq!(
+            our_code, their_code,
+            "{label}\nclamd:\n{their_out}\nvigil:\n{our_out}"
+        );
+    }
+}
