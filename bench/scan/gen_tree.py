@@ -58,7 +58,7 @@ def main():
             f.write(body)
         planted.append(path)
     with open(os.path.join(out, "planted.txt"), "w") as f:
-        f.write("\n".join(sorted(planted)) + "\n")
+        f.write("\n".join(sorted(os.path.relpath(p, out) for p in planted)) + "\n")
     print(f"{files} files, {sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(out) for n in ns) >> 20} MiB, {len(planted)} planted -> {out}")
 
 

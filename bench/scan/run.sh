@@ -75,12 +75,13 @@ measure() { # name, found-count, command...
   end=$(date +%s.%N)
   SECONDS_OF[$name]=$(echo "$end - $start" | bc -l)
 }
-found_paths() { grep ' FOUND$' "$1" | sed 's/: [^:]* FOUND$//' | sort -u; }
+found_paths() { grep ' FOUND$' "$1" | sed -e 's/: [^:]* FOUND$//' -e "s|^$TREE/||" | sort -u; }
 
 measure cat bash -c "find '$TREE' -type f -print0 | xargs -0 -P $THREADS -n 256 cat > /dev/null"
 measure yr "$YR" scan --recursive --threads "$THREADS" --disable-console-logs "$RULES" "$TREE"
 measure vigil clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
 measure vigil_2 clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
+measure vigil_walk clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --no-summary "$TREE"
 measure clamd clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
 measure clamd_2 clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
 
@@ -100,11 +101,13 @@ row "parallel cat (read ceiling)" cat ""
 row "yr scan -r ($YARA_X_VERSION, $THREADS threads)" yr "$yr_found files matched (yr does not unpack zips)"
 row "vigil: clamdscan --multiscan --fdpass" vigil "$(check vigil)"
 row "vigil: same, second run" vigil_2 "$(check vigil_2)"
+row "vigil: clamdscan --multiscan (server walks)" vigil_walk "$(check vigil_walk)"
 row "clamd 1.4: clamdscan --multiscan --fdpass" clamd "$(check clamd)"
 row "clamd: same, second run (clean cache warm)" clamd_2 "$(check clamd_2)"
 echo
 ratio() { printf '%-44s %6.2fx\n' "$1" "$(echo "${SECONDS_OF[$3]} / ${SECONDS_OF[$2]}" | bc -l)"; }
 ratio "vigil / yr (throughput)" vigil yr
+ratio "vigil server-side walk / yr (throughput)" vigil_walk yr
 ratio "vigil / clamd cold (throughput)" vigil clamd
 ratio "vigil / clamd warm cache (throughput)" vigil clamd_2
 ratio "vigil / parallel cat (throughput)" vigil cat

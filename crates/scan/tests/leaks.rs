@@ -50,6 +50,7 @@ fn disconnects_mid_stream_and_many_clients_leak_nothing() {
         b"PROTOCOL ERROR: ancillary data sent without FILDES. ERROR\0"
     );
     drop(flood);
+    drop(spare);
     let threads: Vec<_> = (0..200)
         .map(|i| {
             let socket = vigil.socket.clone();
@@ -83,8 +84,9 @@ fn disconnects_mid_stream_and_many_clients_leak_nothing() {
     }
     assert!(
         open_fd_count() <= fds_before,
-        "descriptors leaked: {} -> {}",
+        "descriptors leaked: {} -> {}: {:?}",
         fds_before,
-        open_fd_count()
+        open_fd_count(),
+        common::open_fd_targets()
     );
 }

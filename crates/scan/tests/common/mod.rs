@@ -402,3 +402,14 @@ pub fn open_fd_count() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// What each open descriptor points at, for leak reports.
+pub fn open_fd_targets() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| format!("{:?}", std::fs::read_link(e.path()).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
