@@ -1051,7 +1051,20 @@ async fn scan_path_command(
         .unwrap_or_else(|e| vec![writer.error(&e.to_string())])
 }
 
-/// MULTISCAN of a directory: every file is its own pool job, lines go out as files finish.
+/// A pool job that could not run (pool shut down, job panicked), as one error line.
+fn failed_job(writer: &ReplyWriter, reason: &str) -> FileResult {
+    FileResult {
+        lines: vec![writer.error(reason)],
+        infected: false,
+        error: true,
+    }
+}
+
+/// Files per pool job in MULTISCAN.
+const MULTISCAN_BATCH: usize = 32;
+
+/// MULTISCAN of a directory: files are scanned in parallel batches, lines go out as
+/// batches finish.
 async fn multiscan(
     ctx: &Arc<Shared>,
     dir: PathBuf,
@@ -1068,40 +1081,46 @@ async fn multiscan(
     let in_flight_max = ctx.pool.threads() * 2;
     let mut in_flight = JoinSet::new();
     let mut tally = DirTally::default();
-    let mut files = files.into_iter();
+    // Files go to the pool in batches: one hop per file (task, queue, wake-ups) cost a
+    // third of the wall time on a tree of 20,000 files (bench/scan).
+    let mut batches = files
+        .chunks(MULTISCAN_BATCH)
+        .map(<[PathBuf]>::to_vec)
+        .collect::<Vec<_>>()
+        .into_iter();
     loop {
         while in_flight.len() < in_flight_max {
-            let Some(file) = files.next() else { break };
+            let Some(batch) = batches.next() else { break };
             let (ctx, peer) = (ctx.clone(), peer.to_string());
             in_flight.spawn(async move {
-                let description = format!("MULTISCANFILE {}", file.display());
-                ctx.pool
-                    .run(description, move |s| {
-                        scan_one_file(s, &file, Mode::FirstMatch, &writer, &peer)
-                    })
-                    .await
+                let description = format!(
+                    "MULTISCANFILE {} (+{} more)",
+                    batch[0].display(),
+                    batch.len() - 1
+                );
+                let scan_batch = move |s: &mut Scanning<'_>| {
+                    batch
+                        .iter()
+                        .map(|file| scan_one_file(s, file, Mode::FirstMatch, &writer, &peer))
+                        .collect::<Vec<_>>()
+                };
+                ctx.pool.run(description, scan_batch).await
             });
         }
         let Some(done) = in_flight.join_next().await else {
             break;
         };
-        let result = match done {
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => FileResult {
-                lines: vec![writer.error(&e.to_string())],
-                infected: false,
-                error: true,
-            },
-            Err(e) => FileResult {
-                lines: vec![writer.error(&e.to_string())],
-                infected: false,
-                error: true,
-            },
+        let results = match done {
+            Ok(Ok(results)) => results,
+            Ok(Err(e)) => vec![failed_job(&writer, &e.to_string())],
+            Err(e) => vec![failed_job(&writer, &e.to_string())],
         };
-        tally.add(&result);
-        if result.infected || result.error {
-            for line in result.lines {
-                replies.send(line).await;
+        for result in results {
+            tally.add(&result);
+            if result.infected || result.error {
+                for line in result.lines {
+                    replies.send(line).await;
+                }
             }
         }
     }
