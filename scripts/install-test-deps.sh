@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   # Python for the conformance suite
   python3-venv
+  # Scan server (crates/scan tests): the real clamd to compare replies with, clamdscan
+  # as the client, ClamAV's standard test files, Samba's vfs_virusfilter, c-icap.
+  clamav-daemon
+  clamav
+  clamav-testfiles
+  clamdscan
+  samba
+  samba-vfs-modules
+  smbclient
+  c-icap
+  libc-icap-mod-virus-scan
 )
 
 missing=()

@@ -51,7 +51,7 @@ trap cleanup EXIT
 
 start() { # start SCHEME
     VIGIL_ADMIN_PASSWORD=$password VIGIL_LOG=${VIGIL_LOG:-warn} \
-        "$bin" serve --listen "$1://127.0.0.1:$port" --data-dir "$data" \
+        "$bin" serve --listen "$1://127.0.0.1:$port" --data-dir "$data" --scanner-listen off \
         >>"$data/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 200); do

@@ -81,6 +81,8 @@ class VigilServer:
                 str(self.data_dir),
                 "--listen",
                 f"{self.scheme}://127.0.0.1:0",
+                "--scanner-listen",
+                "127.0.0.1:0",
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -357,11 +357,11 @@ fn wildcard(text: &str, pieces: &[Piece]) -> bool {
         middle = tail;
     }
     let mut suffix = None;
-    if !matches!(pieces.last(), Some(Piece::Star)) {
-        if let Some((last, init)) = middle.split_last() {
-            suffix = Some(last);
-            middle = init;
-        }
+    if !matches!(pieces.last(), Some(Piece::Star))
+        && let Some((last, init)) = middle.split_last()
+    {
+        suffix = Some(last);
+        middle = init;
     }
     for lit in middle {
         match rest.find(lit.as_str()) {

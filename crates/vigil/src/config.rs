@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "VIGIL_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// TCP address of the embedded clamd-protocol scanner (default 127.0.0.1:3310), or `off`.
+    #[arg(long, env = "VIGIL_SCANNER_LISTEN")]
+    pub scanner_listen: Option<String>,
+    /// Unix socket of the embedded scanner (default `<data-dir>/scanner.sock`), or `off`.
+    #[arg(long, env = "VIGIL_SCANNER_SOCKET")]
+    pub scanner_socket: Option<String>,
+    /// Directory of extra YARA rules and `.hdb`/`.hsb` hash lists for the embedded scanner.
+    #[arg(long, env = "VIGIL_SCANNER_RULES_DIR")]
+    pub scanner_rules_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +69,8 @@ pub struct Config {
     pub cluster_name: String,
     pub job_retention: Duration,
     pub max_body_bytes: usize,
+    /// The embedded scanner; `None` when both its listeners are `off`.
+    pub scanner: Option<scan::ScannerArgs>,
 }
 
 impl ServeArgs {
@@ -103,7 +114,24 @@ impl ServeArgs {
             .or(file.job_retention_secs)
             .unwrap_or(600);
         anyhow::ensure!(retention >= 300, "job_retention_secs must be at least 300");
+        let scanner_listen = self
+            .scanner_listen
+            .or(file.scanner_listen)
+            .unwrap_or_else(|| "127.0.0.1:3310".to_string());
+        let scanner_socket = self
+            .scanner_socket
+            .or(file.scanner_socket)
+            .unwrap_or_else(|| data_dir.join("scanner.sock").display().to_string());
+        let off = |v: &str| v.eq_ignore_ascii_case("off");
+        let scanner =
+            (!(off(&scanner_listen) && off(&scanner_socket))).then(|| scan::ScannerArgs {
+                listen: scanner_listen,
+                socket: scanner_socket,
+                rules_dir: self.scanner_rules_dir.or(file.scanner_rules_dir),
+                ..scan::ScannerArgs::default()
+            });
         Ok(Config {
+            scanner,
             listen,
             database_url,
             tls,

@@ -16,7 +16,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one node: REST API, background workers, persistence.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
+    /// Run the clamd-compatible scan server (YARA-X engine) on TCP and a unix socket.
+    Scanner(Box<scan::ScannerArgs>),
 }
 
 fn init_logging() {
@@ -39,5 +41,6 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Serve(args) => server::serve(args.resolve()?).await,
+        Command::Scanner(args) => scan::run(*args, scan::termination_signal()).await,
     }
 }

@@ -21,6 +21,18 @@ use crate::config::{Config, Listen, stable_uuid};
 use crate::state::{CLUSTER_KIND, State};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // The embedded scanner comes up first so that a node never serves a REST API that
+    // points pools at a scanner which is not there.
+    if let Some(args) = &config.scanner {
+        let scanner = scan::Server::bind(args)
+            .await
+            .context("starting the embedded scanner")?;
+        tokio::spawn(async move {
+            if let Err(e) = scanner.serve(scan::termination_signal()).await {
+                tracing::error!(error = %e, "embedded scanner stopped");
+            }
+        });
+    }
     let state = open_state(config).await?;
     let api = Arc::new(api::build(&state));
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());

@@ -32,6 +32,7 @@ impl Server {
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("{scheme}://127.0.0.1:0"))
+            .args(["--scanner-listen", "127.0.0.1:0"])
             .args(extra)
             .env("VIGIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("VIGIL_LOG", "warn")

@@ -1,0 +1,20 @@
+//! Vigil's scan engine and clamd-compatible scan server.
+//!
+//! - [`Engine`]: YARA-X rules plus ClamAV `.hdb`/`.hsb` hash lists, applied to files,
+//!   descriptors and byte streams and to the members of zip/gzip/tar archives within
+//!   [`Limits`]; returns a typed [`Verdict`]. This is the in-process API.
+//! - [`Pool`]: the scanning threads, shared by the server and in-process callers.
+//! - [`server`]: `vigil scanner`, speaking clamd's protocol on TCP and a unix socket.
+
+pub mod engine;
+pub mod hashdb;
+pub mod pool;
+pub mod ruleset;
+pub mod server;
+pub mod verdict;
+
+pub use engine::{Engine, Limits, Mode, Scanning};
+pub use pool::{Pool, PoolClosed};
+pub use ruleset::{RuleSources, RulesError, Ruleset};
+pub use server::{ScannerArgs, Server, run, termination_signal};
+pub use verdict::{Limit, Verdict};

@@ -1,0 +1,164 @@
+//! The scanning worker pool: a fixed number of OS threads (scanning is CPU-bound and
+//! YARA-X scanners are per-thread) fed by a bounded queue, so a flood of requests waits in
+//! the queue instead of growing memory.
+//!
+//! Each thread keeps one [`Scanning`] for the rule set it was built with and rebuilds it
+//! when RELOAD swaps in a new one; a job already running finishes on the old rules.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::engine::{Engine, Scanning};
+
+type Job = Box<dyn for<'r> FnOnce(&mut Scanning<'r>) + Send>;
+
+struct Queued {
+    id: u64,
+    job: Job,
+}
+
+/// What STATS shows about one queued or running job.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    pub description: String,
+    pub since: Instant,
+    pub running: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    jobs: Mutex<BTreeMap<u64, JobInfo>>,
+    busy: AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct Pool {
+    sender: flume::Sender<Queued>,
+    shared: Arc<Shared>,
+    next_id: Arc<AtomicU64>,
+    threads: usize,
+}
+
+/// The pool has shut down (its threads are gone), so the job cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("scanner pool is shut down")]
+pub struct PoolClosed;
+
+/// A snapshot for STATS.
+#[derive(Debug, Clone)]
+pub struct PoolStats {
+    pub threads: usize,
+    pub busy: usize,
+    pub queued: usize,
+    pub jobs: Vec<JobInfo>,
+}
+
+fn lock_jobs(shared: &Shared) -> std::sync::MutexGuard<'_, BTreeMap<u64, JobInfo>> {
+    // A panic while holding this lock only affects bookkeeping for STATS.
+    shared
+        .jobs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Pool {
+    pub fn start(engine: Arc<Engine>, threads: usize, queue: usize) -> std::io::Result<Pool> {
+        let threads = threads.max(1);
+        let (sender, receiver) = flume::bounded::<Queued>(queue.max(1));
+        let shared = Arc::new(Shared::default());
+        for index in 0..threads {
+            let (engine, receiver, shared) = (engine.clone(), receiver.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("vigil-scan-{index}"))
+                .spawn(move || worker(&engine, &receiver, &shared))?;
+        }
+        Ok(Pool {
+            sender,
+            shared,
+            next_id: Arc::new(AtomicU64::new(1)),
+            threads,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f` on a scanner thread and returns its result. Waits for room when the queue
+    /// is full; that wait is the backpressure that bounds memory.
+    pub async fn run<T, F>(&self, description: String, f: F) -> Result<T, PoolClosed>
+    where
+        T: Send + 'static,
+        F: for<'r> FnOnce(&mut Scanning<'r>) -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock_jobs(&self.shared).insert(
+            id,
+            JobInfo {
+                description,
+                since: Instant::now(),
+                running: false,
+            },
+        );
+        let job: Job = Box::new(move |scanning| {
+            let _ = tx.send(f(scanning));
+        });
+        let sent = self.sender.send_async(Queued { id, job }).await;
+        if sent.is_err() {
+            lock_jobs(&self.shared).remove(&id);
+            return Err(PoolClosed);
+        }
+        // If the caller is dropped while waiting (client disconnected), the job still runs
+        // to completion and its result is discarded.
+        rx.await.map_err(|_| PoolClosed)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            threads: self.threads,
+            busy: self.shared.busy.load(Ordering::Relaxed),
+            queued: self.sender.len(),
+            jobs: lock_jobs(&self.shared).values().cloned().collect(),
+        }
+    }
+}
+
+fn worker(engine: &Engine, receiver: &flume::Receiver<Queued>, shared: &Shared) {
+    let mut pending: Option<Queued> = None;
+    loop {
+        let ruleset = engine.ruleset();
+        let mut scanning = Scanning::new(&ruleset, engine.limits().clone());
+        loop {
+            let queued = match pending.take() {
+                Some(q) => q,
+                None => match receiver.recv() {
+                    Ok(q) => q,
+                    Err(_) => return,
+                },
+            };
+            if !Arc::ptr_eq(&ruleset, &engine.ruleset()) {
+                // Rules were reloaded: rebuild the scanner first, then run this job.
+                pending = Some(queued);
+                break;
+            }
+            if let Some(info) = lock_jobs(shared).get_mut(&queued.id) {
+                info.running = true;
+                info.since = Instant::now();
+            }
+            shared.busy.fetch_add(1, Ordering::Relaxed);
+            // A panicking rule or parser must not take the thread (and the pool) down.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                (queued.job)(&mut scanning)
+            }));
+            shared.busy.fetch_sub(1, Ordering::Relaxed);
+            lock_jobs(shared).remove(&queued.id);
+            if outcome.is_err() {
+                tracing::error!("scan job panicked; scanner state rebuilt");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The typed result of scanning one object.
+
+use std::fmt;
+
+/// Which archive-unpacking limit stopped a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Archives nested deeper than `max_recursion`.
+    Recursion,
+    /// More archive members than `max_files` in one scanned object.
+    Files,
+    /// More unpacked bytes than `max_scan_size` in one scanned object.
+    ScanSize,
+    /// One member larger than `max_file_size` once unpacked.
+    FileSize,
+    /// A member that unpacks to more than `max_compression_ratio` times its packed size.
+    CompressionRatio,
+}
+
+impl Limit {
+    /// The detection name reported over clamd, in ClamAV's own shape for the same event
+    /// (`AlertExceedsMax`), so clients block the file instead of passing it.
+    pub fn detection_name(self) -> &'static str {
+        match self {
+            Limit::Recursion => "Heuristics.Limits.Exceeded.MaxRecursion",
+            Limit::Files => "Heuristics.Limits.Exceeded.MaxFiles",
+            Limit::ScanSize => "Heuristics.Limits.Exceeded.MaxScanSize",
+            Limit::FileSize => "Heuristics.Limits.Exceeded.MaxFileSize",
+            Limit::CompressionRatio => "Heuristics.Limits.Exceeded.MaxCompressionRatio",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Recursion => "archive nesting deeper than the recursion limit",
+            Limit::Files => "more archive members than the file-count limit",
+            Limit::ScanSize => "more unpacked data than the scan-size limit",
+            Limit::FileSize => "an archive member larger than the file-size limit",
+            Limit::CompressionRatio => {
+                "an archive member above the compression-ratio limit (zip bomb)"
+            }
+        })
+    }
+}
+
+/// What a scan concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Clean,
+    /// Detection names, first match first; one name unless all matches were asked for.
+    Infected(Vec<String>),
+    /// The object could not be scanned (unreadable, not a regular file, scan timeout).
+    Error(String),
+    /// Unpacking stopped at a limit before anything was found; what lies beyond it was not
+    /// scanned, so this is not a clean result.
+    LimitExceeded(Limit),
+}
+
+impl Verdict {
+    pub fn is_clean(&self) -> bool {
+        matches!(self, Verdict::Clean)
+    }
+
+    /// The names a clamd client sees as `<Name> FOUND` lines: detections, or the limit's
+    /// heuristic name.
+    pub fn found_names(&self) -> Vec<&str> {
+        match self {
+            Verdict::Infected(names) => names.iter().map(String::as_str).collect(),
+            Verdict::LimitExceeded(limit) => vec![limit.detection_name()],
+            Verdict::Clean | Verdict::Error(_) => Vec::new(),
+        }
+    }
+}
