@@ -176,6 +176,13 @@ impl ApiError {
         .with_target(field)
     }
 
+    /// The string member `field` of a request body, or 262212 naming it.
+    pub fn required_str<'a>(body: &'a serde_json::Value, field: &str) -> ApiResult<&'a str> {
+        body.get(field)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| ApiError::required(field))
+    }
+
     pub fn forbidden() -> ApiError {
         ApiError::new(Code::PermissionDenied, "not authorized for that command")
     }

@@ -29,6 +29,10 @@ impl State {
             .unwrap_or_else(|| json!({}))
     }
 
+    pub fn cluster_name(&self) -> String {
+        self.admin_svm().1
+    }
+
     /// The cluster's admin SVM, which owns cluster-scoped accounts. ONTAP gives it the
     /// cluster's name; Vigil also gives it the cluster's uuid.
     pub fn admin_svm(&self) -> (String, String) {

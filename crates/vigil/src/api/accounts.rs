@@ -187,21 +187,14 @@ impl Resource for AccountsResource {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let name = body
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::required("name"))?
-            .to_string();
+        let name = ApiError::required_str(&body, "name")?.to_string();
         if !(3..=64).contains(&name.chars().count())
             || name.contains(':')
             || name.chars().any(char::is_control)
         {
             return Err(ApiError::invalid_value("name", &name));
         }
-        let password = body
-            .get("password")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::required("password"))?;
+        let password = ApiError::required_str(&body, "password")?;
         check_password(password)?;
         let (admin_uuid, admin_name) = self.state.admin_svm();
         let (owner, scope) = match body.get("owner") {

@@ -159,11 +159,7 @@ impl Resource for Schedules {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let name = body
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::required("name"))?
-            .to_string();
+        let name = ApiError::required_str(&body, "name")?.to_string();
         if name.is_empty() || name.chars().count() > 256 {
             return Err(ApiError::invalid_value("name", &name));
         }

@@ -165,11 +165,7 @@ impl Resource for Svms {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let name = body
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::required("name"))?
-            .to_string();
+        let name = ApiError::required_str(&body, "name")?.to_string();
         check_name(&name, "name")?;
         if let Some(l) = body.get("language").and_then(Value::as_str) {
             check_language(l)?;
@@ -196,10 +192,7 @@ impl Resource for Svms {
                 .with_target("ipspace"));
             }
         }
-        let cluster_name = self.state.cluster()["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let cluster_name = self.state.cluster_name();
         if name_in_use(
             &self
                 .state
@@ -260,10 +253,7 @@ impl Resource for Svms {
             })?;
             let mut txn = state.store.begin().await;
             // Checked again under the writer lock: another POST may have won the name.
-            let cluster_name = state.cluster()["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let cluster_name = state.cluster_name();
             if name_in_use(
                 &txn.list(SVM_KIND),
                 stored["name"].as_str().unwrap_or_default(),
@@ -306,10 +296,7 @@ impl Resource for Svms {
                 .get(SVM_KIND, &uuid)
                 .ok_or_else(|| ApiError::not_found("uuid"))?;
             if let Some(name) = body.get("name").and_then(Value::as_str) {
-                let cluster_name = state.cluster()["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let cluster_name = state.cluster_name();
                 if name_in_use(&txn.list(SVM_KIND), name, Some(&uuid), &cluster_name) {
                     return Err(duplicate(name));
                 }
