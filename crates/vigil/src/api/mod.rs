@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod nodes;
 pub mod schedules;
 pub mod svms;
+pub mod vscan;
 
 use std::sync::Arc;
 
@@ -23,6 +24,10 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(schedules::Schedules::new(state)))
         .register(Arc::new(jobs::JobsResource::new(state)))
         .register(Arc::new(accounts::AccountsResource::new(state)))
+        .register(Arc::new(vscan::config::VscanConfigs::new(state)))
+        .register(Arc::new(vscan::scanner_pools::ScannerPools::new(state)))
+        .register(Arc::new(vscan::on_access::OnAccessPolicies::new(state)))
+        .register(Arc::new(vscan::on_demand::OnDemandPolicies::new(state)))
         .build(
             Arc::clone(&state.jobs),
             Arc::new(Accounts::new(Arc::clone(&state.store))),
