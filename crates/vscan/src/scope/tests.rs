@@ -705,3 +705,69 @@ fn validate_catches_hand_built_scopes() {
     s.exclude_extensions = vec![String::new(), "*".into()];
     assert!(!s.decide(&file("/a.b")).is_scan());
 }
+
+#[test]
+fn worst_case_decide_stays_cheap() {
+    // Largest valid scope against the longest Linux file name, with patterns whose middle
+    // part has to be tried at every position of the component.
+    let half = "a".repeat(126);
+    let paths = vec![format!("\\*{half}b*"); MAX_EXCLUDE_PATHS];
+    let exts = vec!["*aaaaaaaaaa?b*"; MAX_EXTENSIONS];
+    let scope = cifs(json!({
+        "exclude_paths": paths, "include_extensions": exts, "exclude_extensions": exts
+    }));
+    let name = format!("/{}.{}", "a".repeat(200), "a".repeat(54));
+    let start = std::time::Instant::now();
+    for _ in 0..10 {
+        assert_eq!(
+            scope.decide(&file(&name)),
+            Decision::Skip(SkipReason::ExtensionNotIncluded {
+                extension: "a".repeat(54)
+            })
+        );
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Exponential but obviously right; the reference for `glob_match`.
+fn reference_glob(p: &[char], t: &[char]) -> bool {
+    match p.split_first() {
+        None => t.is_empty(),
+        Some(('*', rest)) => (0..=t.len()).any(|i| reference_glob(rest, &t[i..])),
+        Some((&c, rest)) => match t.split_first() {
+            Some((&d, t_rest)) => (c == '?' || c == d) && reference_glob(rest, t_rest),
+            None => false,
+        },
+    }
+}
+
+/// Every pattern over `a b * ?` up to 5 characters against every text over `a b é` up to
+/// 5 characters (the `é` takes the non-ASCII path).
+#[test]
+fn glob_agrees_with_reference() {
+    fn all(alphabet: &[char], max: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..max {
+            layer = layer
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            out.extend(layer.iter().cloned());
+        }
+        out
+    }
+    let patterns = all(&['a', 'b', '*', '?'], 5);
+    let texts = all(&['a', 'b', 'é'], 5);
+    for p in &patterns {
+        let pc: Vec<char> = p.chars().collect();
+        for t in &texts {
+            let tc: Vec<char> = t.chars().collect();
+            assert_eq!(
+                glob_match(p, t, false),
+                reference_glob(&pc, &tc),
+                "{p:?} vs {t:?}"
+            );
+        }
+    }
+}
