@@ -88,7 +88,8 @@ impl VscanConfigs {
         let (admin_uuid, admin_name) = self.state.admin_svm();
         let uuid = reference.get("uuid").and_then(Value::as_str);
         let name = reference.get("name").and_then(Value::as_str);
-        if uuid == Some(admin_uuid.as_str()) || (uuid.is_none() && name == Some(admin_name.as_str()))
+        if uuid == Some(admin_uuid.as_str())
+            || (uuid.is_none() && name == Some(admin_name.as_str()))
         {
             return Ok(json!({"uuid": admin_uuid, "name": admin_name}));
         }
@@ -101,10 +102,15 @@ fn enable_blocker(snapshot: &Snapshot, svm: &Value) -> Option<ApiError> {
     let uuid = svm["uuid"].as_str().unwrap_or_default();
     let name = svm["name"].as_str().unwrap_or_default();
     if uuid == snapshot.admin {
-        return Some(ApiError::new(
-            Code::VscanAdminSvm,
-            format!("Vscan cannot be enabled on the admin SVM \"{name}\"; enable it on a data SVM."),
-        ).with_target("enabled"));
+        return Some(
+            ApiError::new(
+                Code::VscanAdminSvm,
+                format!(
+                    "Vscan cannot be enabled on the admin SVM \"{name}\"; enable it on a data SVM."
+                ),
+            )
+            .with_target("enabled"),
+        );
     }
     if snapshot.active_pools(uuid).is_empty() {
         return Some(ApiError::new(
@@ -131,7 +137,10 @@ fn nested_failure(kind: &str, name: &str, e: ApiError, target: &str) -> ApiError
     }
     ApiError::new(
         Code::VscanNestedFailed,
-        format!("Failed to create {kind} \"{name}\". Reason: \"{}\". Retry the operation.", e.message),
+        format!(
+            "Failed to create {kind} \"{name}\". Reason: \"{}\". Retry the operation.",
+            e.message
+        ),
     )
     .with_target(target)
 }
@@ -159,16 +168,25 @@ fn delete_blocker(snapshot: &Snapshot, svm: &str, data_svms: &[String]) -> Optio
         {
             return Some(ApiError::new(
                 Code::VscanNestedFailed,
-                format!("Failed to delete On-Access policy \"{}\". Reason: \"Failed to delete policy. Reason: policy must be disabled before being deleted.\". Retry the operation.", p.name()),
+                format!(
+                    "Failed to delete On-Access policy \"{}\". Reason: \"Failed to delete policy. Reason: policy must be disabled before being deleted.\". Retry the operation.",
+                    p.name()
+                ),
             ));
         }
         if viewer != svm && snapshot.enabled(&viewer) {
             let pools = snapshot.pools(&viewer);
-            let active: Vec<_> = pools.iter().filter(|p| super::is_active_role(&p.record["role"])).collect();
+            let active: Vec<_> = pools
+                .iter()
+                .filter(|p| super::is_active_role(&p.record["role"]))
+                .collect();
             if !active.is_empty() && active.iter().all(|p| owned(p)) {
                 return Some(ApiError::new(
                     Code::VscanNestedFailed,
-                    format!("Failed to delete scanner-pool \"{}\". Reason: \"it is the only active pool of an SVM with Vscan enabled\". Retry the operation.", active[0].name()),
+                    format!(
+                        "Failed to delete scanner-pool \"{}\". Reason: \"it is the only active pool of an SVM with Vscan enabled\". Retry the operation.",
+                        active[0].name()
+                    ),
                 ));
             }
         }
@@ -211,11 +229,9 @@ impl Resource for VscanConfigs {
         }
         let mut on_access_policies = Vec::new();
         for p in items(&body, "on_access_policies") {
-            on_access_policies.push(
-                on_access::new_policy(&svm_uuid, p, false).map_err(|e| {
-                    nested_failure("On-Access policy", name_of(p), e, "on_access_policies")
-                })?,
-            );
+            on_access_policies.push(on_access::new_policy(&svm_uuid, p, false).map_err(|e| {
+                nested_failure("On-Access policy", name_of(p), e, "on_access_policies")
+            })?);
         }
         let mut on_demand_policies = Vec::new();
         for p in items(&body, "on_demand_policies") {
@@ -249,7 +265,14 @@ impl Resource for VscanConfigs {
                         "on_access_policies",
                     ));
                 }
-                Err(e) => return Err(nested_failure("On-Access policy", &name, e, "on_access_policies")),
+                Err(e) => {
+                    return Err(nested_failure(
+                        "On-Access policy",
+                        &name,
+                        e,
+                        "on_access_policies",
+                    ));
+                }
             }
         }
         // The switch goes before on-demand policies: scheduling one needs Vscan on.
@@ -319,7 +342,10 @@ impl Resource for VscanConfigs {
     }
 
     async fn remove(&self, _ctx: &Ctx, record: &Value, _params: &Params) -> ApiResult<Work> {
-        let svm_uuid = record["svm"]["uuid"].as_str().unwrap_or_default().to_string();
+        let svm_uuid = record["svm"]["uuid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         // Refuse at once when we can; the job checks again under the writer lock.
         let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
         if let Some(e) = delete_blocker(&snapshot, &svm_uuid, &data_svm_uuids(&self.state)) {

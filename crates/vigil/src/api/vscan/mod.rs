@@ -116,11 +116,15 @@ impl Snapshot {
         };
         Snapshot {
             admin: admin.to_string(),
-            states: keyed(STATE_KIND, |v| v["svm_uuid"].as_str().unwrap_or_default().into()),
+            states: keyed(STATE_KIND, |v| {
+                v["svm_uuid"].as_str().unwrap_or_default().into()
+            }),
             pools: source.docs(POOL_KIND),
             on_access: source.docs(ON_ACCESS_KIND),
             on_demand: source.docs(ON_DEMAND_KIND),
-            inherited: keyed(INHERITED_KIND, |v| v["id"].as_str().unwrap_or_default().into()),
+            inherited: keyed(INHERITED_KIND, |v| {
+                v["id"].as_str().unwrap_or_default().into()
+            }),
         }
     }
 
@@ -401,12 +405,20 @@ pub fn default_scope(style: PathStyle) -> Value {
 
 /// The scope a write leaves: `current` (or the defaults) with the given members
 /// replaced (lists wholesale; `null` restores a default), validated.
-pub fn merge_scope(given: Option<&Value>, current: Option<&Value>, style: PathStyle) -> ApiResult<Value> {
+pub fn merge_scope(
+    given: Option<&Value>,
+    current: Option<&Value>,
+    style: PathStyle,
+) -> ApiResult<Value> {
     let defaults = default_scope(style);
     let mut scope = current.cloned().unwrap_or_else(|| defaults.clone());
     if let Some(Value::Object(given)) = given {
         for (k, v) in given {
-            scope[k.as_str()] = if v.is_null() { defaults[k.as_str()].clone() } else { v.clone() };
+            scope[k.as_str()] = if v.is_null() {
+                defaults[k.as_str()].clone()
+            } else {
+                v.clone()
+            };
         }
     }
     let default_max = defaults["max_file_size"].as_u64().unwrap_or_default();

@@ -60,7 +60,11 @@ pub fn shown(policy: &Seen, svm: &Value, admin: &str) -> Value {
     let mut r = with_svm(policy.record.clone(), svm);
     r["scope"] = shown_scope(&r["scope"]);
     let owned_by_cluster = policy.inherited || policy.record["svm"]["uuid"] == admin;
-    r["owner"] = json!(if owned_by_cluster { "cluster" } else { "vserver" });
+    r["owner"] = json!(if owned_by_cluster {
+        "cluster"
+    } else {
+        "vserver"
+    });
     r
 }
 
@@ -123,7 +127,10 @@ pub fn insert_policy(
     data_svms: &[String],
     mut policy: Value,
 ) -> ApiResult<Inserted> {
-    let svm_uuid = policy["svm"]["uuid"].as_str().unwrap_or_default().to_string();
+    let svm_uuid = policy["svm"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let name = policy["name"].as_str().unwrap_or_default().to_string();
     if name_taken(snapshot, &svm_uuid, &name, data_svms) {
         return Err(ApiError::new(
@@ -157,11 +164,17 @@ pub fn insert_policy(
 }
 
 /// Is the policy enabled anywhere it is seen (a cluster policy in any data SVM)?
-fn enabled_in(snapshot: &Snapshot, owner: &str, name: &str, data_svms: &[String]) -> Option<String> {
-    snapshot
-        .viewers(owner, data_svms)
-        .into_iter()
-        .find(|svm| snapshot.policy(svm, name).is_some_and(|p| p.record["enabled"] == true))
+fn enabled_in(
+    snapshot: &Snapshot,
+    owner: &str,
+    name: &str,
+    data_svms: &[String],
+) -> Option<String> {
+    snapshot.viewers(owner, data_svms).into_iter().find(|svm| {
+        snapshot
+            .policy(svm, name)
+            .is_some_and(|p| p.record["enabled"] == true)
+    })
 }
 
 #[async_trait]
@@ -269,9 +282,16 @@ impl Resource for OnAccessPolicies {
                 (Code::VscanPolicyToggleFailed, String::new())
             } else {
                 txn.commit().await?;
-                (Code::VscanPolicySavedNotToggled, " The other settings were saved.".to_string())
+                (
+                    Code::VscanPolicySavedNotToggled,
+                    " The other settings were saved.".to_string(),
+                )
             };
-            let verb = if wanted == Some(true) { "enable" } else { "disable" };
+            let verb = if wanted == Some(true) {
+                "enable"
+            } else {
+                "disable"
+            };
             return Err(ApiError::new(
                 code,
                 format!("Failed to {verb} On-Access policy \"{name}\": {reason}.{what}"),
@@ -280,7 +300,13 @@ impl Resource for OnAccessPolicies {
         }
         if let Some(enabled) = wanted {
             if policy.inherited {
-                put_inherited(&mut txn, svm_uuid, ON_ACCESS_KIND, name, json!({"enabled": enabled}));
+                put_inherited(
+                    &mut txn,
+                    svm_uuid,
+                    ON_ACCESS_KIND,
+                    name,
+                    json!({"enabled": enabled}),
+                );
             } else {
                 doc["enabled"] = json!(enabled);
                 txn.put(ON_ACCESS_KIND, &id, doc);
@@ -303,7 +329,9 @@ impl Resource for OnAccessPolicies {
         if policy.inherited {
             return Err(ApiError::new(
                 Code::VscanClusterPolicyDelete,
-                format!("On-Access policy \"{name}\" belongs to the cluster and cannot be deleted from this SVM."),
+                format!(
+                    "On-Access policy \"{name}\" belongs to the cluster and cannot be deleted from this SVM."
+                ),
             ));
         }
         if let Some(svm) = enabled_in(&snapshot, svm_uuid, name, &data_svms) {
@@ -312,7 +340,9 @@ impl Resource for OnAccessPolicies {
                 .unwrap_or(svm);
             return Err(ApiError::new(
                 Code::VscanEnabledPolicyDelete,
-                format!("On-Access policy \"{name}\" is enabled on SVM \"{svm_name}\": disable it before deleting it."),
+                format!(
+                    "On-Access policy \"{name}\" is enabled on SVM \"{svm_name}\": disable it before deleting it."
+                ),
             ));
         }
         txn.delete(ON_ACCESS_KIND, &object_id(svm_uuid, name));

@@ -89,7 +89,9 @@ fn check_log_path(state: &State, svm: &Value, value: &Value) -> ApiResult<String
         Ok(_) => Ok(path.to_string()),
         Err(e) => {
             let code = match e {
-                NamespaceError::NotDirectory | NamespaceError::Io(_) => Code::VscanUnsupportedLogPath,
+                NamespaceError::NotDirectory | NamespaceError::Io(_) => {
+                    Code::VscanUnsupportedLogPath
+                }
                 _ => Code::VscanBadLogPath,
             };
             Err(ApiError::new(
@@ -155,7 +157,9 @@ fn find_schedule(txn: &Txn<'_>, svm_uuid: &str, reference: &Value) -> ApiResult<
     let found = txn.list(schedules::KIND).into_iter().find(|(_, s)| {
         uuid.is_none_or(|u| s["uuid"] == u)
             && name.is_none_or(|n| s["name"] == n)
-            && s["svm"]["uuid"].as_str().is_none_or(|owner| owner == svm_uuid)
+            && s["svm"]["uuid"]
+                .as_str()
+                .is_none_or(|owner| owner == svm_uuid)
     });
     match found {
         Some((id, _)) => Ok(Some(id)),
@@ -166,7 +170,11 @@ fn find_schedule(txn: &Txn<'_>, svm_uuid: &str, reference: &Value) -> ApiResult<
                 name.or(uuid).unwrap_or_default()
             ),
         )
-        .with_target(if name.is_some() { "schedule.name" } else { "schedule.uuid" })),
+        .with_target(if name.is_some() {
+            "schedule.name"
+        } else {
+            "schedule.uuid"
+        })),
     }
 }
 
@@ -262,8 +270,8 @@ pub fn insert_policy(
             format!("The SVM already has the maximum of {MAX_POLICIES} On-Demand policies."),
         ));
     }
-    match policy.get("schedule").cloned() {
-        Some(reference) => match find_schedule(txn, svm_uuid, &reference)? {
+    if let Some(reference) = policy.get("schedule").cloned() {
+        match find_schedule(txn, svm_uuid, &reference)? {
             Some(uuid) => {
                 check_scheduling(snapshot, svm, &name, &existing)?;
                 policy["schedule"] = json!({"uuid": uuid});
@@ -273,8 +281,7 @@ pub fn insert_policy(
                     m.remove("schedule");
                 }
             }
-        },
-        None => {}
+        }
     }
     txn.put(ON_DEMAND_KIND, &object_id(svm_uuid, &name), policy);
     Ok(())

@@ -113,7 +113,9 @@ fn check_users(value: &Value) -> ApiResult<Vec<String>> {
                     !p.is_empty()
                         && !p.trim().is_empty()
                         && !p.contains('\\')
-                        && !p.chars().any(|c| c.is_control() || "/[]:;|=,+*?<>\"@".contains(c))
+                        && !p
+                            .chars()
+                            .any(|c| c.is_control() || "/[]:;|=,+*?<>\"@".contains(c))
                 };
                 part_ok(domain) && part_ok(user)
             });
@@ -181,7 +183,10 @@ fn check_cluster(state: &State, value: &Value) -> ApiResult<()> {
 pub fn new_pool(state: &State, svm_uuid: &str, body: &Value) -> ApiResult<Value> {
     let name = ApiError::required_str(body, "name")?;
     check_name(name, "name")?;
-    let servers = check_servers(body.get("servers").ok_or_else(|| ApiError::required("servers"))?)?;
+    let servers = check_servers(
+        body.get("servers")
+            .ok_or_else(|| ApiError::required("servers"))?,
+    )?;
     let users = check_users(
         body.get("privileged_users")
             .ok_or_else(|| ApiError::required("privileged_users"))?,
@@ -340,19 +345,25 @@ impl Resource for ScannerPools {
         if pool.inherited {
             return Err(ApiError::new(
                 Code::VscanClusterPoolDelete,
-                format!("Scanner pool \"{name}\" belongs to the cluster and cannot be deleted from this SVM."),
+                format!(
+                    "Scanner pool \"{name}\" belongs to the cluster and cannot be deleted from this SVM."
+                ),
             ));
         }
         // Every SVM that sees the pool and has Vscan enabled must keep an active pool.
         for viewer in snapshot.viewers(svm_uuid, &data_svms) {
             let seen = snapshot.pool(&viewer, name);
-            if !snapshot.enabled(&viewer) || !seen.is_some_and(|p| is_active_role(&p.record["role"])) {
+            if !snapshot.enabled(&viewer)
+                || !seen.is_some_and(|p| is_active_role(&p.record["role"]))
+            {
                 continue;
             }
             if snapshot.active_pools(&viewer).len() == 1 {
                 return Err(ApiError::new(
                     Code::VscanLastActivePool,
-                    format!("Scanner pool \"{name}\" is the only active pool of an SVM with Vscan enabled. Disable Vscan first, or make another pool active."),
+                    format!(
+                        "Scanner pool \"{name}\" is the only active pool of an SVM with Vscan enabled. Disable Vscan first, or make another pool active."
+                    ),
                 ));
             }
         }
