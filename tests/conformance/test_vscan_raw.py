@@ -2,6 +2,8 @@
 shapes compared: GET /api/protocols/vscan/{svm.uuid} (all fields and chosen fields),
 PATCH, DELETE and the error body. (server-status and events belong to a later issue.)"""
 
+import pytest
+
 from conftest import wait_job
 from vscan_common import (
     DEFAULT_CIFS,
@@ -10,6 +12,7 @@ from vscan_common import (
     cluster_info,
     oa_url,
     od_url,
+    pool_body,
     pools_url,
     svm_with_tree,
 )
@@ -235,3 +238,31 @@ def test_sub_collection_conventions(raw, svm_factory):
     check_err(raw.patch(VSCAN, json={"cache_clear": True}), 400, "2")
     check_err(raw.delete(pools_url(u)), 400, "2")
     assert raw.get(pools_url(u)).json()["num_records"] == 5
+
+
+@pytest.mark.parametrize("kind", ["scanner-pools", "on-access-policies", "on-demand-policies"])
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dot_names_are_refused_or_addressable(raw, svm_factory, tmp_path, kind, name):
+    """Names are 1–256 of A-Za-z0-9_-. — but "." and ".." are dot-segments in a URL path:
+    clients and servers collapse them, so /scanner-pools/.. names the SVM's whole Vscan
+    configuration. Such a name must be refused (262197), or stay addressable with %2E —
+    and a DELETE meant for it must never remove anything else."""
+    svm = svm_with_tree(svm_factory, tmp_path)
+    u = svm["uuid"]
+    keep = {"scanner-pools": pool_body("keepme"),
+            "on-access-policies": {"name": "keepme", "enabled": False},
+            "on-demand-policies": {"name": "keepme", "log_path": "/vol1/reports", "scan_paths": ["/vol1"]}}[kind]
+    base = f"{VSCAN}/{u}/{kind}"
+    assert raw.post(base, json=keep).status_code == 201
+    body = dict(keep, name=name)
+    r = raw.post(base, json=body)
+    if r.status_code != 201:
+        check_err(r, 400, "262197", target="name")
+        return
+    encoded = name.replace(".", "%2E")
+    r = raw.get(f"{base}/{encoded}")
+    got = r.json().get("name") if r.status_code == 200 else None
+    assert got == name, f"GET {base}/{encoded} answered {r.status_code} with {r.text[:160]}"
+    r = raw.delete(f"{base}/{encoded}")
+    assert r.status_code == 200, r.text
+    assert raw.get(f"{base}/keepme").status_code == 200  # nothing else removed

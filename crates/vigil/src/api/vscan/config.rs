@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rest::schema::{array_of, boolean, reference};
+use rest::schema::{Field, array_of, boolean, reference};
 use rest::{
     ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
@@ -30,9 +30,9 @@ impl VscanConfigs {
             reference("svm").create().identity(),
             boolean("enabled").read_write(),
             boolean("cache_clear").modify_only(),
-            array_of("scanner_pools", scanner_pools::pool_fields()).create(),
-            array_of("on_access_policies", on_access::policy_fields()).create(),
-            array_of("on_demand_policies", on_demand::policy_fields()).create(),
+            array_of("scanner_pools", nested(scanner_pools::pool_fields())).create(),
+            array_of("on_access_policies", nested(on_access::policy_fields())).create(),
+            array_of("on_demand_policies", nested(on_demand::policy_fields())).create(),
         ]));
         def.collection = Some("/api/protocols/vscan");
         def.instance = Some("/api/protocols/vscan/{svm.uuid}");
@@ -91,10 +91,28 @@ impl VscanConfigs {
         if uuid == Some(admin_uuid.as_str())
             || (uuid.is_none() && name == Some(admin_name.as_str()))
         {
+            if let Some(n) = name.filter(|n| *n != admin_name) {
+                return Err(ApiError::new(
+                    Code::SvmRefMismatch,
+                    format!(
+                        "The SVM with uuid \"{admin_uuid}\" is named \"{admin_name}\", not \"{n}\"."
+                    ),
+                )
+                .with_target("svm.name"));
+            }
             return Ok(json!({"uuid": admin_uuid, "name": admin_name}));
         }
         Ok((*self.state.resolve_svm_ref(&reference, "svm")?).clone())
     }
+}
+
+/// Members of a nested array: their names identify them in their own collection, not
+/// here, so a default GET does not return them.
+fn nested(mut fields: Vec<Field>) -> Vec<Field> {
+    for f in &mut fields {
+        f.identity = false;
+    }
+    fields
 }
 
 /// Why Vscan cannot be enabled on an SVM as the snapshot stands, if it cannot.
@@ -159,7 +177,8 @@ fn name_of(v: &Value) -> &str {
 /// What stops a Vscan DELETE: an enabled policy it would delete, or a cluster pool
 /// whose removal leaves an SVM with Vscan enabled and no active pool.
 fn delete_blocker(snapshot: &Snapshot, svm: &str, data_svms: &[String]) -> Option<ApiError> {
-    let owned = |p: &super::Seen| !p.inherited && p.record["svm"]["uuid"] == svm;
+    // The stored owner, also for objects a data SVM sees as inherited.
+    let owned = |p: &super::Seen| p.record["svm"]["uuid"] == svm;
     for viewer in snapshot.viewers(svm, data_svms) {
         if let Some(p) = snapshot
             .on_access(&viewer)

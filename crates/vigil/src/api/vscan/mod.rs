@@ -335,7 +335,9 @@ pub fn svm_link(svm: &Value) -> Value {
 
 /// Pool and policy names: 1–256 of `A-Za-z0-9_-.` (ONTAP's CLI rule).
 pub fn check_name(name: &str, target: &str) -> ApiResult<()> {
+    // "." and ".." would be rewritten away in a URL path.
     let ok = !name.is_empty()
+        && name.chars().any(|c| c != '.')
         && name.chars().count() <= MAX_NAME
         && name
             .chars()
@@ -345,7 +347,7 @@ pub fn check_name(name: &str, target: &str) -> ApiResult<()> {
     } else {
         Err(ApiError::new(
             Code::InvalidFieldValue,
-            format!("\"{name}\" is an invalid value for field \"{target}\": use 1 to {MAX_NAME} letters, digits, \"_\", \"-\" or \".\"."),
+            format!("\"{name}\" is an invalid value for field \"{target}\": use 1 to {MAX_NAME} letters, digits, \"_\", \"-\" or \".\", not only dots."),
         )
         .with_target(target))
     }

@@ -84,7 +84,9 @@ pub fn shown(state: &State, policy: &Value, svm: &Value) -> Value {
 /// `log_path`: an existing directory of the namespace, where reports are written.
 fn check_log_path(state: &State, svm: &Value, value: &Value) -> ApiResult<String> {
     let path = value.as_str().unwrap_or_default();
-    let ns = state.namespace(svm)?;
+    let ns = state
+        .namespace(svm)
+        .map_err(|e| ApiError::new(Code::VscanBadLogPath, e.message).with_target("log_path"))?;
     match ns.existing_dir(path, Symlinks::Contain) {
         Ok(_) => Ok(path.to_string()),
         Err(e) => {
@@ -113,7 +115,9 @@ fn check_scan_paths(state: &State, svm: &Value, value: &Value) -> ApiResult<Vec<
         )
         .with_target("scan_paths"));
     }
-    let ns = state.namespace(svm)?;
+    let ns = state
+        .namespace(svm)
+        .map_err(|e| ApiError::new(Code::VscanBadScanPath, e.message).with_target("scan_paths"))?;
     let mut out: Vec<String> = Vec::new();
     for path in given {
         let resolved = ns.resolve(&path, Symlinks::Contain).map_err(|e| {
@@ -224,6 +228,12 @@ fn check_scheduling(
 pub fn new_policy(state: &State, svm: &Value, body: &Value) -> ApiResult<Value> {
     let name = ApiError::required_str(body, "name")?;
     check_name(name, "name")?;
+    if svm.get("root_path").is_none() {
+        return Err(ApiError::new(
+            Code::VscanAdminSvm,
+            "On-Demand policies scan a data SVM's namespace; the admin SVM has none.",
+        ));
+    }
     let log_path = body
         .get("log_path")
         .filter(|v| !v.is_null())

@@ -79,15 +79,18 @@ fn check_servers(value: &Value) -> ApiResult<Vec<String>> {
         .with_target("servers"));
     }
     let mut out: Vec<String> = Vec::new();
+    let mut seen: Vec<ServerAddress> = Vec::new();
     for s in given {
-        if let Err(e) = s.parse::<ServerAddress>() {
-            return Err(ApiError::new(
+        let address = s.parse::<ServerAddress>().map_err(|e| {
+            ApiError::new(
                 Code::VscanBadServer,
                 format!("Vscan server entry rejected: {e}."),
             )
-            .with_target("servers"));
-        }
-        if !out.contains(&s) {
+            .with_target("servers")
+        })?;
+        // `AV1.example.com.` and `av1.example.com:3310` are the same server.
+        if !seen.contains(&address) {
+            seen.push(address);
             out.push(s);
         }
     }
