@@ -147,14 +147,21 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let jobs = Jobs::open(Arc::clone(&store), config.job_retention, node)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (events, events_rx) =
+        crate::scanners::EventLog::new(json!({"uuid": node_uuid, "name": config.node_name}));
+    let scanners = crate::scanners::manager(&config, Arc::clone(&events) as _);
     let state = Arc::new(State {
         store,
         config,
         node_uuid,
         started: Instant::now(),
         jobs,
+        scanners,
+        events,
     });
     first_start(&state).await?;
+    crate::scanners::start(&state, events_rx);
+    crate::scanners::reconcile(&state);
     Ok(state)
 }
 

@@ -326,6 +326,7 @@ impl Resource for Svms {
                 }
             }
             txn.commit().await?;
+            crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))
     }
