@@ -134,6 +134,7 @@ pub struct ServerEvent {
 /// Where server events go (the events table, logs).
 pub trait EventSink: Send + Sync + 'static {
     fn server_event(&self, event: ServerEvent);
+    fn scan_event(&self, event: crate::dispatch::ScanEvent);
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +146,10 @@ pub struct ManagerConfig {
     /// First retry delay after a failed check; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Limit for one scan on one server; a scan past it moves to another server.
+    pub scan_timeout: Duration,
+    /// Scans in progress at once on one server; more wait for a slot.
+    pub per_server_scans: usize,
 }
 
 impl Default for ManagerConfig {
@@ -154,28 +159,33 @@ impl Default for ManagerConfig {
             timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            scan_timeout: Duration::from_secs(60),
+            per_server_scans: 16,
         }
     }
 }
 
 type Key = (String, String);
 
-struct Monitor {
-    status: Arc<Mutex<ServerStatus>>,
+pub(crate) struct Monitor {
+    pub(crate) status: Arc<Mutex<ServerStatus>>,
     stop: watch::Sender<bool>,
+    pub(crate) load: Arc<crate::dispatch::Load>,
 }
 
 /// Removed servers keep a disconnected record so an administrator sees why they went.
 const MAX_TOMBSTONES: usize = 1024;
 
 pub struct Manager {
-    config: ManagerConfig,
-    sink: Arc<dyn EventSink>,
-    monitors: Mutex<HashMap<Key, Monitor>>,
+    pub(crate) config: ManagerConfig,
+    pub(crate) sink: Arc<dyn EventSink>,
+    pub(crate) monitors: Mutex<HashMap<Key, Monitor>>,
     tombstones: Mutex<HashMap<Key, ServerStatus>>,
+    /// The embedded scanner, called in-process for the addresses it listens on.
+    pub(crate) local: Mutex<Option<Arc<crate::dispatch::Local>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -186,6 +196,7 @@ impl Manager {
             sink,
             monitors: Mutex::new(HashMap::new()),
             tombstones: Mutex::new(HashMap::new()),
+            local: Mutex::new(None),
         })
     }
 
@@ -259,7 +270,14 @@ impl Manager {
                 Arc::clone(&self.sink),
                 stopped,
             ));
-            monitors.insert(key, Monitor { status, stop });
+            monitors.insert(
+                key,
+                Monitor {
+                    status,
+                    stop,
+                    load: Arc::new(crate::dispatch::Load::new(self.config.per_server_scans)),
+                },
+            );
         }
     }
 

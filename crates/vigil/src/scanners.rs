@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use scan::dispatch::ScanEvent;
 use scan::remote::{
     Assignment, Desired, DisconnectReason, EventSink, Manager, Role, ServerEvent, ServerEventKind,
 };
@@ -84,6 +85,26 @@ impl EventSink for EventLog {
             body["version"] = json!(v);
         }
         self.record(&s.svm, kind, body);
+    }
+
+    fn scan_event(&self, event: ScanEvent) {
+        self.scan(event);
+    }
+}
+
+impl EventLog {
+    fn scan(&self, e: ScanEvent) {
+        let mut body = json!({"file_path": e.file_path, "disconnect_reason": "na"});
+        for (field, value) in [
+            ("server", &e.server),
+            ("vendor", &e.vendor),
+            ("version", &e.version),
+        ] {
+            if let Some(v) = value {
+                body[field] = json!(v);
+            }
+        }
+        self.record(&e.svm, e.kind.as_str(), body);
     }
 }
 

@@ -23,10 +23,12 @@ use crate::state::{CLUSTER_KIND, State};
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The embedded scanner comes up first so that a node never serves a REST API that
     // points pools at a scanner which is not there.
+    let mut local = None;
     if let Some(args) = &config.scanner {
         let scanner = scan::Server::bind(args)
             .await
             .context("starting the embedded scanner")?;
+        local = Some(embedded_addresses(&scanner));
         tokio::spawn(async move {
             if let Err(e) = scanner.serve(scan::termination_signal()).await {
                 tracing::error!(error = %e, "embedded scanner stopped");
@@ -34,6 +36,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
     let state = open_state(config).await?;
+    if let Some(local) = local {
+        state.scanners.set_local(local);
+    }
     let api = Arc::new(api::build(&state));
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
 
@@ -135,6 +140,27 @@ async fn handle(AxumState(api): AxumState<Arc<Api>>, request: Request<Body>) -> 
     }
     .instrument(span)
     .await
+}
+
+/// Pools that name the embedded scanner's own addresses are served in-process.
+fn embedded_addresses(scanner: &scan::Server) -> scan::dispatch::Local {
+    let mut addresses = Vec::new();
+    if let Some(addr) = scanner.tcp_addr() {
+        addresses.push(vscan::address::ServerAddress::Clamd {
+            host: vscan::address::Host::Ip(addr.ip()),
+            port: addr.port(),
+        });
+    }
+    if let Some(path) = scanner.socket_path() {
+        addresses.push(vscan::address::ServerAddress::ClamdUnix {
+            path: path.to_path_buf(),
+        });
+    }
+    scan::dispatch::Local {
+        engine: scanner.engine(),
+        pool: scanner.pool(),
+        addresses,
+    }
 }
 
 /// Opens the store and brings a new data directory to its first-start state.

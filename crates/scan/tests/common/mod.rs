@@ -182,12 +182,13 @@ pub struct RealClamd {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub port: u16,
-    _daemon: Daemon,
+    conf: PathBuf,
+    daemon: Option<Daemon>,
 }
 
 impl RealClamd {
     pub fn start() -> RealClamd {
-        let clamd = require_tool("clamd");
+        require_tool("clamd");
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("db");
         std::fs::create_dir(&db).expect("db dir");
@@ -210,24 +211,40 @@ impl RealClamd {
             ),
         )
         .expect("clamd.conf");
-        let child = Command::new(clamd)
+        let mut clamd = RealClamd {
+            dir,
+            socket,
+            port,
+            conf,
+            daemon: None,
+        };
+        clamd.restart();
+        clamd
+    }
+
+    /// Kills clamd (SIGKILL: no goodbye to connected clients).
+    pub fn kill(&mut self) {
+        self.daemon = None;
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    /// Starts clamd again on the same socket and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new(require_tool("clamd"))
             .arg("-c")
-            .arg(&conf)
+            .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn clamd");
         let mut daemon = Daemon(child);
+        let (socket, port) = (self.socket.clone(), self.port);
         daemon.wait_until(
             || socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             "clamd",
         );
-        RealClamd {
-            dir,
-            socket,
-            port,
-            _daemon: daemon,
-        }
+        self.daemon = Some(daemon);
     }
 }
 

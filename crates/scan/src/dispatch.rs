@@ -1,0 +1,315 @@
+//! Sending a file to a scan server of the right SVM and role, with failover.
+//!
+//! [`Manager::scan`] picks, among the SVM's connected servers of the active role (primary
+//! pools; secondary pools only while no primary server is connected), the one with the
+//! fewest scans in flight. A server that shares the file system gets the file itself
+//! (FILDES over its unix socket, or the embedded engine in-process); one reached over TCP
+//! gets the bytes (INSTREAM). A connection failure or a timeout moves the scan to one
+//! other server; when none can answer, the caller gets an error and a `scan_failed` or
+//! `scan_timedout` event is recorded, so a file is never reported clean by default.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use clamd::client::{Client, Endpoint};
+use clamd::reply::{ParsedReply, Status};
+use tokio::sync::Semaphore;
+use vscan::address::ServerAddress;
+
+use crate::remote::{Manager, Role, clamd_endpoint, lock};
+use crate::{Engine, Mode, Pool, Verdict};
+
+/// Per-server accounting: scans in flight (for choosing) and the slots that bound them.
+pub struct Load {
+    in_flight: AtomicUsize,
+    slots: Semaphore,
+    served: AtomicUsize,
+}
+
+impl Load {
+    pub fn new(slots: usize) -> Load {
+        Load {
+            in_flight: AtomicUsize::new(0),
+            slots: Semaphore::new(slots.max(1)),
+            served: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Decrements the in-flight count however the scan ends.
+struct InFlight<'a>(&'a Load);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The embedded scanner: the addresses it listens on, and its engine to call directly.
+pub struct Local {
+    pub engine: Arc<Engine>,
+    pub pool: Pool,
+    pub addresses: Vec<ServerAddress>,
+}
+
+/// A verdict and who gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    pub verdict: Verdict,
+    /// The pool's `servers` entry that answered.
+    pub server: String,
+    pub vendor: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error("no scan server of the SVM is connected")]
+    NoServer,
+    #[error("the scan failed on {server}: {detail}")]
+    Failed { server: String, detail: String },
+    #[error("the scan timed out on {server}")]
+    TimedOut { server: String },
+    #[error("the file cannot be opened: {0}")]
+    Unreadable(String),
+}
+
+/// Scan problems and detections, in ONTAP's event vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanEventKind {
+    FileInfected,
+    ScanFailed,
+    ScanTimedout,
+    ScanInternalError,
+}
+
+impl ScanEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanEventKind::FileInfected => "file_infected",
+            ScanEventKind::ScanFailed => "scan_failed",
+            ScanEventKind::ScanTimedout => "scan_timedout",
+            ScanEventKind::ScanInternalError => "scan_internal_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanEvent {
+    pub kind: ScanEventKind,
+    pub svm: String,
+    /// The file as the SVM names it (`/vol1/a.exe`).
+    pub file_path: String,
+    /// The server's address as status shows it, when one was involved.
+    pub server: Option<String>,
+    pub vendor: Option<String>,
+    pub version: Option<String>,
+    /// Threat name or error text.
+    pub detail: String,
+}
+
+struct Candidate {
+    server: String,
+    ip: String,
+    vendor: Option<String>,
+    version: Option<String>,
+    load: Arc<Load>,
+}
+
+impl Manager {
+    /// Registers the embedded scanner so pools naming its addresses are served in-process.
+    pub fn set_local(&self, local: Local) {
+        *lock(&self.local) = Some(Arc::new(local));
+    }
+
+    /// Scans served by each (SVM, server) so far, for tests and diagnostics.
+    pub fn served(&self) -> Vec<(String, String, usize)> {
+        lock(&self.monitors)
+            .iter()
+            .map(|((svm, server), m)| {
+                (
+                    svm.clone(),
+                    server.clone(),
+                    m.load.served.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// Connected servers of the active role, least loaded first.
+    fn candidates(&self, svm: &str) -> Vec<Candidate> {
+        let monitors = lock(&self.monitors);
+        let mut connected: Vec<(Role, Candidate)> = monitors
+            .iter()
+            .filter(|((s, _), _)| s == svm)
+            .filter_map(|((_, server), m)| {
+                let st = lock(&m.status);
+                st.connected.then(|| {
+                    (
+                        st.role,
+                        Candidate {
+                            server: server.clone(),
+                            ip: st.ip.clone(),
+                            vendor: st.vendor.clone(),
+                            version: st.version.clone(),
+                            load: Arc::clone(&m.load),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let active = if connected.iter().any(|(r, _)| *r == Role::Primary) {
+            Role::Primary
+        } else {
+            Role::Secondary
+        };
+        connected.retain(|(r, _)| *r == active);
+        let mut out: Vec<Candidate> = connected.into_iter().map(|(_, c)| c).collect();
+        out.sort_by_key(|c| (c.load.in_flight.load(Ordering::Relaxed), c.server.clone()));
+        out
+    }
+
+    /// Scans `path` (a host path) for `svm`; `file_path` is how events name the file.
+    pub async fn scan(
+        &self,
+        svm: &str,
+        path: &Path,
+        file_path: &str,
+    ) -> Result<Scanned, ScanError> {
+        // A file that cannot be opened is not a server's fault: no failover for it.
+        if let Err(e) = std::fs::File::open(path) {
+            let error = ScanError::Unreadable(e.to_string());
+            self.report(
+                ScanEventKind::ScanInternalError,
+                svm,
+                file_path,
+                None,
+                error.to_string(),
+            );
+            return Err(error);
+        }
+        let candidates = self.candidates(svm);
+        let mut error = ScanError::NoServer;
+        // One retry on another server, so one dead server costs at most one timeout.
+        for c in candidates.iter().take(2) {
+            let Ok(_slot) = c.load.slots.acquire().await else {
+                continue;
+            };
+            c.load.in_flight.fetch_add(1, Ordering::Relaxed);
+            let _counted = InFlight(&c.load);
+            let attempt =
+                tokio::time::timeout(self.config.scan_timeout, self.scan_on(&c.server, path)).await;
+            match attempt {
+                Ok(Ok(verdict)) => {
+                    c.load.served.fetch_add(1, Ordering::Relaxed);
+                    let kind = match &verdict {
+                        Verdict::Infected(_) | Verdict::LimitExceeded(_) => {
+                            Some(ScanEventKind::FileInfected)
+                        }
+                        Verdict::Error(_) => Some(ScanEventKind::ScanInternalError),
+                        Verdict::Clean => None,
+                    };
+                    if let Some(kind) = kind {
+                        let detail = match &verdict {
+                            Verdict::Error(e) => e.clone(),
+                            v => v.found_names().join(", "),
+                        };
+                        self.report(kind, svm, file_path, Some(c), detail);
+                    }
+                    return Ok(Scanned {
+                        verdict,
+                        server: c.server.clone(),
+                        vendor: c.vendor.clone(),
+                        version: c.version.clone(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(svm, server = %c.server, error = %e, "scan failed; trying another server");
+                    error = ScanError::Failed {
+                        server: c.server.clone(),
+                        detail: e.to_string(),
+                    };
+                }
+                Err(_) => {
+                    tracing::warn!(svm, server = %c.server, "scan timed out; trying another server");
+                    error = ScanError::TimedOut {
+                        server: c.server.clone(),
+                    };
+                }
+            }
+        }
+        let (kind, server) = match &error {
+            ScanError::TimedOut { server } => (ScanEventKind::ScanTimedout, Some(server)),
+            ScanError::Failed { server, .. } => (ScanEventKind::ScanFailed, Some(server)),
+            ScanError::NoServer | ScanError::Unreadable(_) => (ScanEventKind::ScanFailed, None),
+        };
+        let candidate = server.and_then(|s| candidates.iter().find(|c| &c.server == s));
+        self.report(kind, svm, file_path, candidate, error.to_string());
+        Err(error)
+    }
+
+    fn report(
+        &self,
+        kind: ScanEventKind,
+        svm: &str,
+        file_path: &str,
+        c: Option<&Candidate>,
+        detail: String,
+    ) {
+        self.sink.scan_event(ScanEvent {
+            kind,
+            svm: svm.to_string(),
+            file_path: file_path.to_string(),
+            server: c.map(|c| c.ip.clone()),
+            vendor: c.and_then(|c| c.vendor.clone()),
+            version: c.and_then(|c| c.version.clone()),
+            detail,
+        });
+    }
+
+    async fn scan_on(&self, server: &str, path: &Path) -> io::Result<Verdict> {
+        let address = server
+            .parse::<ServerAddress>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let local = lock(&self.local).clone();
+        if let Some(local) = local.filter(|l| l.addresses.contains(&address)) {
+            let path = path.to_path_buf();
+            return local
+                .pool
+                .run(format!("vscan {}", path.display()), move |s| {
+                    s.scan_path(&path, Mode::FirstMatch)
+                })
+                .await
+                .map_err(|_| io::Error::other("the embedded scanner has stopped"));
+        }
+        let Some(endpoint) = clamd_endpoint(&address).await? else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ICAP scanning is not available yet",
+            ));
+        };
+        let client = Client::new(endpoint.clone(), self.config.scan_timeout);
+        let reply = match endpoint {
+            // Same host: hand over the open file, no copy.
+            Endpoint::Unix(_) => {
+                let file = std::fs::File::open(path)?;
+                client.fildes(file.as_fd()).await?
+            }
+            Endpoint::Tcp(_) => client.instream(tokio::fs::File::open(path).await?).await?,
+        };
+        Ok(reply_verdict(reply))
+    }
+}
+
+/// A clamd reply line as a verdict. Limit heuristics count as detections (the file is
+/// not known clean), as clamd clients treat them.
+pub fn reply_verdict(reply: ParsedReply) -> Verdict {
+    match reply.status {
+        Status::Ok => Verdict::Clean,
+        Status::Found(name) => Verdict::Infected(vec![name]),
+        Status::Error(msg) => Verdict::Error(msg),
+    }
+}

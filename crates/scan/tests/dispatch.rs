@@ -1,0 +1,245 @@
+//! The dispatcher against real servers: two real clamd as the primary pool (one over
+//! TCP with INSTREAM, one over its unix socket with FILDES) and Vigil's scanner as the
+//! secondary pool. Servers are killed and restarted under the dispatcher's feet; every
+//! scan must end in the right verdict or an error, never in a wrong "clean".
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{EICAR, RealClamd, Vigil};
+use scan::Verdict;
+use scan::dispatch::{ScanEvent, ScanEventKind};
+use scan::remote::{
+    Assignment, Desired, EventSink, Manager, ManagerConfig, Role, ServerEvent, ServerEventKind,
+};
+
+/// Collects what the manager reports, as the events table would.
+#[derive(Default)]
+struct Recorder {
+    server: Mutex<Vec<ServerEvent>>,
+    scans: Mutex<Vec<ScanEvent>>,
+}
+
+impl EventSink for Recorder {
+    fn server_event(&self, event: ServerEvent) {
+        self.server.lock().unwrap().push(event);
+    }
+    fn scan_event(&self, event: ScanEvent) {
+        self.scans.lock().unwrap().push(event);
+    }
+}
+
+const SVM: &str = "svm-1";
+
+fn manager(recorder: &Arc<Recorder>) -> Arc<Manager> {
+    Manager::new(
+        ManagerConfig {
+            check_interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(400),
+            scan_timeout: Duration::from_secs(10),
+            per_server_scans: 4,
+        },
+        Arc::clone(recorder) as Arc<dyn EventSink>,
+    )
+}
+
+fn assignment(server: String, role: Role) -> Assignment {
+    Assignment {
+        svm: SVM.into(),
+        server,
+        role,
+    }
+}
+
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn connected(m: &Manager, server: &str) -> bool {
+    m.statuses()
+        .iter()
+        .any(|s| s.server == server && s.connected)
+}
+
+fn files(dir: &Path, n: usize) -> Vec<(PathBuf, bool)> {
+    (0..n)
+        .map(|i| {
+            let infected = i % 5 == 0;
+            let path = dir.join(format!("f{i}.bin"));
+            let mut body = format!("file {i} ").into_bytes();
+            if infected {
+                body = EICAR.to_vec();
+            }
+            std::fs::write(&path, body).unwrap();
+            (path, infected)
+        })
+        .collect()
+}
+
+/// Scans every file concurrently; returns (verdicts right, errors). A wrong verdict
+/// fails the test at once.
+async fn scan_all(m: &Arc<Manager>, files: &[(PathBuf, bool)]) -> (usize, usize) {
+    let mut tasks = Vec::new();
+    for (path, infected) in files.iter().cloned() {
+        let m = Arc::clone(m);
+        tasks.push(tokio::spawn(async move {
+            let name = path.display().to_string();
+            match m.scan(SVM, &path, &name).await {
+                Ok(s) => {
+                    match (&s.verdict, infected) {
+                        (Verdict::Infected(_), true) | (Verdict::Clean, false) => {}
+                        other => panic!("wrong verdict for {name}: {other:?} from {}", s.server),
+                    }
+                    (1, 0)
+                }
+                Err(_) => (0, 1),
+            }
+        }));
+    }
+    let mut totals = (0, 0);
+    for t in tasks {
+        let (ok, err) = t.await.unwrap();
+        totals.0 += ok;
+        totals.1 += err;
+    }
+    totals
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failover_between_primaries_and_to_the_secondary_and_back() {
+    let mut tcp_clamd = RealClamd::start();
+    let mut unix_clamd = RealClamd::start();
+    let vigil = Vigil::start();
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    let tcp = format!("127.0.0.1:{}", tcp_clamd.port);
+    let unix = format!("unix://{}", unix_clamd.socket.display());
+    let secondary = format!("unix://{}", vigil.socket.display());
+    m.apply(&Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        assignments: vec![
+            assignment(tcp.clone(), Role::Primary),
+            assignment(unix.clone(), Role::Primary),
+            assignment(secondary.clone(), Role::Secondary),
+        ],
+    });
+    wait_for("all three connected", || {
+        connected(&m, &tcp) && connected(&m, &unix) && connected(&m, &secondary)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let set = files(dir.path(), 60);
+
+    // Both primaries share the work; the secondary idles.
+    assert_eq!(scan_all(&m, &set).await, (60, 0));
+    let served = |server: &str| {
+        m.served()
+            .into_iter()
+            .find(|(_, s, _)| s == server)
+            .map_or(0, |(_, _, n)| n)
+    };
+    assert!(served(&tcp) > 0 && served(&unix) > 0, "{:?}", m.served());
+    assert_eq!(served(&secondary), 0);
+    let infected_events = recorder
+        .scans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == ScanEventKind::FileInfected)
+        .count();
+    assert_eq!(infected_events, 12);
+
+    // Kill one primary while scans run: each scan that hits it moves to the other one.
+    tcp_clamd.kill();
+    assert_eq!(scan_all(&m, &set).await, (60, 0));
+    wait_for("tcp clamd disconnected", || !connected(&m, &tcp)).await;
+    let reason = m
+        .statuses()
+        .into_iter()
+        .find(|s| s.server == tcp)
+        .and_then(|s| s.reason)
+        .unwrap();
+    assert_eq!(reason.as_str(), "remote_closed");
+
+    // Both primaries down: the secondary pool takes over once they are seen down.
+    unix_clamd.kill();
+    wait_for("both primaries disconnected", || {
+        !connected(&m, &tcp) && !connected(&m, &unix)
+    })
+    .await;
+    let before = served(&secondary);
+    assert_eq!(scan_all(&m, &set).await, (60, 0));
+    assert_eq!(served(&secondary), before + 60);
+
+    // A primary returns: work goes back to it.
+    tcp_clamd.restart();
+    wait_for("tcp clamd back", || connected(&m, &tcp)).await;
+    let (tcp_before, sec_before) = (served(&tcp), served(&secondary));
+    assert_eq!(scan_all(&m, &set).await, (60, 0));
+    assert_eq!(served(&tcp), tcp_before + 60);
+    assert_eq!(served(&secondary), sec_before);
+
+    let kinds: Vec<ServerEventKind> = recorder
+        .server
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.status.server == tcp)
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.first(), Some(&ServerEventKind::Connected));
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, ServerEventKind::Disconnected(_)))
+    );
+    assert_eq!(kinds.last(), Some(&ServerEventKind::Connected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_server_means_an_error_and_an_event_never_clean() {
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    m.apply(&Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        assignments: vec![assignment(dead.clone(), Role::Primary)],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clean.txt");
+    std::fs::write(&path, b"clean").unwrap();
+    wait_for("a failed check", || {
+        m.statuses()
+            .iter()
+            .any(|s| s.server == dead && s.checks > 0)
+    })
+    .await;
+    let err = m.scan(SVM, &path, "/clean.txt").await.unwrap_err();
+    assert_eq!(err, scan::dispatch::ScanError::NoServer);
+    let missing = m
+        .scan(SVM, &dir.path().join("missing"), "/missing")
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, scan::dispatch::ScanError::Unreadable(_)));
+    let kinds: Vec<_> = recorder
+        .scans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![ScanEventKind::ScanFailed, ScanEventKind::ScanInternalError]
+    );
+}
