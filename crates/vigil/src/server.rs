@@ -36,6 +36,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = open_state(config).await?;
     let api = Arc::new(api::build(&state));
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
+    tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 
     let app = Router::new().fallback(handle).with_state(Arc::clone(&api));
     let handle = axum_server::Handle::new();
@@ -147,15 +148,31 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let jobs = Jobs::open(Arc::clone(&store), config.job_retention, node)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let audit = Arc::new(audit::AuditHub::new(
+        config.node_name.clone(),
+        Arc::new(audit::SystemClock),
+    ));
     let state = Arc::new(State {
         store,
         config,
         node_uuid,
         started: Instant::now(),
         jobs,
+        audit,
     });
     first_start(&state).await?;
+    api::s3_audit::restore(&state).await;
     Ok(state)
+}
+
+/// Age retention and schedule rotation also need to run while an SVM is busy: its
+/// writer only checks by itself when it has been idle for a second.
+async fn audit_tick_loop(hub: Arc<audit::AuditHub>) {
+    let mut every = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        hub.tick();
+    }
 }
 
 async fn first_start(state: &State) -> anyhow::Result<()> {

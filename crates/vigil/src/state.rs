@@ -19,6 +19,8 @@ pub struct State {
     pub node_uuid: String,
     pub started: Instant,
     pub jobs: Arc<Jobs>,
+    /// The live S3 audit logs; what the S3 endpoint records through.
+    pub audit: Arc<audit::AuditHub>,
 }
 
 impl State {

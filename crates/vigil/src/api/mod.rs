@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod cluster;
 pub mod jobs;
 pub mod nodes;
+pub mod s3_audit;
 pub mod schedules;
 pub mod svms;
 
@@ -23,6 +24,7 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(schedules::Schedules::new(state)))
         .register(Arc::new(jobs::JobsResource::new(state)))
         .register(Arc::new(accounts::AccountsResource::new(state)))
+        .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),
             Arc::new(Accounts::new(Arc::clone(&state.store))),
