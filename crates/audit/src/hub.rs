@@ -119,6 +119,11 @@ impl AuditHub {
         }
     }
 
+    /// The SVM's open log (for its counters); `None` unless auditing is enabled.
+    pub fn log(&self, svm_uuid: &str) -> Option<AuditLog> {
+        self.read().get(svm_uuid).and_then(|e| e.log.clone())
+    }
+
     pub fn config(&self, svm_uuid: &str) -> Option<SvmAudit> {
         self.read().get(svm_uuid).map(|e| e.config.clone())
     }
