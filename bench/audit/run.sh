@@ -11,6 +11,6 @@ RECORDS=${2:-64000}
 DIR=${3:-$PWD/bench/out/audit}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -p audit --example audit_bench
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r) $(nproc) CPUs; dir $DIR ($(df -T "$(dirname "$DIR")" | awk 'NR==2{print $2}'))"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r) $(nproc) CPUs; dir $DIR ($(df -T "$PWD" | awk 'NR==2{print $2" on "$1}'))"
 "$CARGO_TARGET_DIR/release/examples/audit_bench" "$DIR" "$LEVELS" "$RECORDS"
 rm -rf "$DIR"

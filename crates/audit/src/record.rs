@@ -202,7 +202,10 @@ mod tests {
         e.object = Some("a\nb".into());
         let text = serde_json::to_string(&e).unwrap();
         assert!(!text.contains('\n'));
-        assert!(text.contains(r#""time":"2026-11-22T13:00:05.000000Z""#), "{text}");
+        assert!(
+            text.contains(r#""time":"2026-11-22T13:00:05.000000Z""#),
+            "{text}"
+        );
         assert!(text.contains(r#""event":"PutObject""#));
         assert!(text.contains(r#""category":"data""#));
         let back: AuditEvent = serde_json::from_str(&text).unwrap();

@@ -160,11 +160,7 @@ async fn a_record_that_cannot_be_made_durable_is_an_error() {
     let hub = AuditHub::new("node-a", Arc::new(SystemClock));
     // A configuration that cannot be opened is refused by apply and changes nothing.
     let missing = dir.path().join("missing");
-    assert!(
-        hub.apply(config(&missing, true, true, true))
-            .await
-            .is_err()
-    );
+    assert!(hub.apply(config(&missing, true, true, true)).await.is_err());
     assert!(hub.config(SVM).is_none());
 
     // Restored from the store with an unusable directory: every selected record fails,
@@ -230,8 +226,5 @@ async fn concurrent_records_through_the_hub_are_all_written() {
     got.sort();
     got.dedup();
     assert_eq!(got.len(), 16 * 500, "no duplicates");
-    assert!(
-        !archives(dir.path()).unwrap().is_empty(),
-        "rotated by size"
-    );
+    assert!(!archives(dir.path()).unwrap().is_empty(), "rotated by size");
 }

@@ -170,9 +170,7 @@ async fn post_defaults_shapes_and_collection() {
         assert_eq!(st, StatusCode::OK, "{filter}: {v}");
         assert_eq!(v["num_records"], n, "{filter}: {v}");
     }
-    let (_, v) = s
-        .get(&format!("{}?return_records=false", url("*")))
-        .await;
+    let (_, v) = s.get(&format!("{}?return_records=false", url("*"))).await;
     assert_eq!(v["num_records"], 2);
     assert!(v.get("records").is_none(), "{v}");
     // The Allow header names POST on the keyed path.
@@ -288,7 +286,11 @@ async fn every_error_code() {
     ] {
         let mut schedule = json!({"minutes": [0]});
         schedule[field] = json!([bad]);
-        let (st, v) = post(url(&u), with_log(json!({"rotation": {"schedule": schedule}}))).await;
+        let (st, v) = post(
+            url(&u),
+            with_log(json!({"rotation": {"schedule": schedule}})),
+        )
+        .await;
         expect_error(
             (st, v.clone()),
             400,
@@ -321,7 +323,11 @@ async fn every_error_code() {
         "mutually exclusive",
     );
     expect_error(
-        post(url(&u), with_log(json!({"retention": {"duration": "3 days"}}))).await,
+        post(
+            url(&u),
+            with_log(json!({"retention": {"duration": "3 days"}})),
+        )
+        .await,
         400,
         "262197",
         "ISO-8601",
@@ -440,6 +446,24 @@ async fn every_error_code() {
         "auditing is not enabled",
     );
 
+    // A log directory removed behind Vigil's back: disabling still works, enabling
+    // reports the missing path.
+    std::fs::remove_dir_all(root.join("audit")).unwrap();
+    expect_error(
+        s.patch(&url(&u), r#"{"enabled": true}"#).await,
+        400,
+        "140902456",
+        "does not exist",
+    );
+    let (st, v) = s
+        .patch(
+            &format!("{}?return_timeout=10", url(&u)),
+            r#"{"events": {"data": true}}"#,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "disabled: path not needed: {v}");
+    std::fs::create_dir_all(root.join("audit")).unwrap();
+
     // DELETE: refused while enabled unless forced; absent configuration is 404/4.
     let (st, v) = s
         .patch(
@@ -464,12 +488,7 @@ async fn every_error_code() {
         .delete(&format!("{}?force=true&return_timeout=10", url(&u)))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    expect_error(
-        s.delete(&url(&u)).await,
-        404,
-        "4",
-        "entry doesn't exist",
-    );
+    expect_error(s.delete(&url(&u)).await, 404, "4", "entry doesn't exist");
     expect_error(s.get(&url(&u)).await, 404, "4", "entry doesn't exist");
     // Filters belong to the collection form only.
     expect_error(
@@ -564,10 +583,7 @@ async fn jobs_patch_semantics_rotation_and_restart() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(
-        audit::log::archives(&root.join("audit2")).unwrap().len(),
-        1
-    );
+    assert_eq!(audit::log::archives(&root.join("audit2")).unwrap().len(), 1);
 
     // Deleting the SVM deletes its configuration; the files stay.
     let (st, v) = s

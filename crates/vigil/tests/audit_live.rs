@@ -123,30 +123,32 @@ async fn rest_changes_govern_the_next_event_and_survive_a_restart() {
     std::fs::create_dir_all(&b).unwrap();
     let path = format!("/api/protocols/audit/{uuid}/object-store?return_timeout=10");
 
-    node.record(&uuid, S3Event::GetObject, "before-config").await;
+    node.record(&uuid, S3Event::GetObject, "before-config")
+        .await;
     node.ok(Method::POST, &path, r#"{"log_path": "/a"}"#).await;
     node.record(&uuid, S3Event::GetObject, "d1").await;
     node.record(&uuid, S3Event::PutBucket, "m-unselected").await;
     assert_eq!(ids(&a), ["d1"], "defaults: data only");
 
-    node.ok(
-        Method::PATCH,
-        &path,
-        r#"{"events": {"management": true}}"#,
-    )
-    .await;
+    node.ok(Method::PATCH, &path, r#"{"events": {"management": true}}"#)
+        .await;
     node.record(&uuid, S3Event::GetObject, "d-unselected").await;
     node.record(&uuid, S3Event::DeleteBucket, "m1").await;
     assert_eq!(ids(&a), ["d1", "m1"]);
 
     node.ok(Method::PATCH, &path, r#"{"enabled": false}"#).await;
-    node.record(&uuid, S3Event::DeleteBucket, "m-disabled").await;
+    node.record(&uuid, S3Event::DeleteBucket, "m-disabled")
+        .await;
     node.ok(Method::PATCH, &path, r#"{"enabled": true}"#).await;
     node.record(&uuid, S3Event::PutBucket, "m2").await;
     assert_eq!(ids(&a), ["d1", "m1", "m2"]);
 
-    node.ok(Method::PATCH, &path, r#"{"log": {"rotation": {"now": true}}}"#)
-        .await;
+    node.ok(
+        Method::PATCH,
+        &path,
+        r#"{"log": {"rotation": {"now": true}}}"#,
+    )
+    .await;
     assert_eq!(archives(&a).unwrap().len(), 1);
     node.ok(
         Method::PATCH,
@@ -161,7 +163,8 @@ async fn rest_changes_govern_the_next_event_and_survive_a_restart() {
     // Restart on the same data directory: the stored configuration is live again.
     drop(node);
     let node = Node::open(&data).await;
-    node.record(&uuid, S3Event::MPComplete, "after-restart").await;
+    node.record(&uuid, S3Event::MPComplete, "after-restart")
+        .await;
     assert_eq!(ids(&b), ["d2", "after-restart"]);
     let line: Value = serde_json::from_str(
         std::fs::read_to_string(b.join(ACTIVE_NAME))

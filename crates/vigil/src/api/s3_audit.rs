@@ -197,7 +197,9 @@ fn parse_schedule(value: &Value) -> ApiResult<RotationSchedule> {
             let n = ok.ok_or_else(|| {
                 ApiError::new(
                     Code::InvalidFieldValue,
-                    format!("\"{item}\" is an invalid value for field \"{target}\": use {lo} to {hi}."),
+                    format!(
+                        "\"{item}\" is an invalid value for field \"{target}\": use {lo} to {hi}."
+                    ),
                 )
                 .with_target(&target)
             })?;
@@ -437,7 +439,10 @@ pub fn check_log_path(state: &State, svm: &Value, path: &str) -> ApiResult<PathB
         })?;
     // Audit files are written as the server's user: a directory it cannot create files
     // in would fail every S3 request later, so find out now.
-    let probe = dir.join(format!(".vigil-audit-probe-{}", uuid::Uuid::new_v4().simple()));
+    let probe = dir.join(format!(
+        ".vigil-audit-probe-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -450,6 +455,24 @@ pub fn check_log_path(state: &State, svm: &Value, path: &str) -> ApiResult<PathB
             )
         })?;
     Ok(dir)
+}
+
+/// Where `log_path` lies on the host without checking it: for a log that is not going to
+/// be opened, or one that must fail when it is.
+fn lexical_dir(svm: &Value, log_path: &str) -> PathBuf {
+    PathBuf::from(svm["root_path"].as_str().unwrap_or_default())
+        .join(log_path.trim_start_matches('/'))
+}
+
+/// The directory of a patched configuration. An unchanged `log_path` of a configuration
+/// that stays disabled is not checked: a directory removed behind Vigil's back must not
+/// stop an administrator from disabling auditing or changing other settings.
+fn patched_dir(state: &State, svm: &Value, current: &Stored, next: &Stored) -> ApiResult<PathBuf> {
+    if next.enabled || next.log_path != current.log_path {
+        check_log_path(state, svm, &next.log_path)
+    } else {
+        Ok(lexical_dir(svm, &next.log_path))
+    }
 }
 
 fn svm_lookup_failed() -> ApiError {
@@ -552,8 +575,7 @@ pub async fn restore(state: &State) {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::error!(svm = %svm["name"], error = %e, "S3 audit log_path is unusable");
-                PathBuf::from(svm["root_path"].as_str().unwrap_or_default())
-                    .join(stored.log_path.trim_start_matches('/'))
+                lexical_dir(&svm, &stored.log_path)
             }
         };
         state.audit.restore(stored.hub_config(&svm, dir)).await;
@@ -676,14 +698,17 @@ impl Resource for S3Audit {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Work> {
-        let uuid = record["svm"]["uuid"].as_str().unwrap_or_default().to_string();
+        let uuid = record["svm"]["uuid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let svm = self.svm(&uuid)?;
         let current = match self.state.store.get(KIND, &uuid) {
             Some(doc) => Stored::from_doc(&doc)?,
             None => return Err(no_config_to_modify()),
         };
         let (next, _) = apply_patch(&current, &body)?;
-        check_log_path(&self.state, &svm, &next.log_path)?;
+        patched_dir(&self.state, &svm, &current, &next)?;
         let state = Arc::clone(&self.state);
         Ok(Work::Job(Box::pin(async move {
             let mut txn = state.store.begin().await;
@@ -693,7 +718,7 @@ impl Resource for S3Audit {
                 None => return Err(no_config_to_modify()),
             };
             let (next, rotate) = apply_patch(&current, &body)?;
-            let dir = check_log_path(&state, &svm, &next.log_path)?;
+            let dir = patched_dir(&state, &svm, &current, &next)?;
             let modify_failed = |e: audit::AuditError| {
                 ApiError::new(
                     Code::AuditModifyFailed,
@@ -707,9 +732,8 @@ impl Resource for S3Audit {
                 .map_err(modify_failed)?;
             txn.put(KIND, &uuid, next.to_doc());
             if let Err(e) = txn.commit().await {
-                if let Ok(old_dir) = check_log_path(&state, &svm, &current.log_path) {
-                    let _ = state.audit.apply(current.hub_config(&svm, old_dir)).await;
-                }
+                let old_dir = lexical_dir(&svm, &current.log_path);
+                let _ = state.audit.apply(current.hub_config(&svm, old_dir)).await;
                 return Err(e.into());
             }
             if rotate {
@@ -725,7 +749,10 @@ impl Resource for S3Audit {
     }
 
     async fn remove(&self, _ctx: &Ctx, record: &Value, params: &Params) -> ApiResult<Work> {
-        let uuid = record["svm"]["uuid"].as_str().unwrap_or_default().to_string();
+        let uuid = record["svm"]["uuid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let force = match params.get("force").map(|v| v.to_ascii_lowercase()) {
             None => false,
             Some(v) if v == "true" => true,
@@ -775,8 +802,14 @@ mod tests {
         assert_eq!(s.rotation_size, Some(DEFAULT_ROTATION_SIZE));
         assert_eq!(s.schedule, None);
         assert_eq!((s.retention_count, s.retention_secs), (0, 0));
-        let s = from_post(&json!({"log_path": "/", "log": {"rotation": {"schedule": {"minutes": [5]}}}})).unwrap();
-        assert_eq!(s.rotation_size, None, "a schedule alone gets no default size");
+        let s = from_post(
+            &json!({"log_path": "/", "log": {"rotation": {"schedule": {"minutes": [5]}}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            s.rotation_size, None,
+            "a schedule alone gets no default size"
+        );
     }
 
     #[test]
@@ -872,11 +905,17 @@ mod tests {
             r["log"]["retention"],
             json!({"count": 0, "duration": "P4DT12H30M5S"})
         );
-        assert_eq!(r["log"]["rotation"]["schedule"]["days"], json!([1, 5, 10, 15]));
+        assert_eq!(
+            r["log"]["rotation"]["schedule"]["days"],
+            json!([1, 5, 10, 15])
+        );
         assert_eq!(r["log"]["rotation"]["schedule"]["months"], json!([0]));
         assert!(r["log"]["rotation"].get("size").is_none());
         assert_eq!(base().render(&svm)["log"]["retention"]["duration"], "0s");
         let hub = s.hub_config(&svm, PathBuf::from("/x"));
-        assert!(hub.log.rotation_schedule.months.is_empty(), "0 means every month");
+        assert!(
+            hub.log.rotation_schedule.months.is_empty(),
+            "0 means every month"
+        );
     }
 }
