@@ -26,7 +26,8 @@ pub struct SvmAudit {
 }
 
 struct Entry {
-    config: SvmAudit,
+    /// Shared with in-flight records, so `record` copies a pointer, not the config.
+    config: Arc<SvmAudit>,
     /// `None` while disabled, or when the log could not be opened at startup (then
     /// every record is refused until it can be).
     log: Option<AuditLog>,
@@ -83,6 +84,7 @@ impl AuditHub {
             }
             (true, None) => Some(self.open(config.log.clone()).await?),
         };
+        let config = Arc::new(config);
         self.write()
             .insert(config.svm_uuid.clone(), Entry { config, log });
         Ok(())
@@ -103,6 +105,7 @@ impl AuditHub {
         } else {
             None
         };
+        let config = Arc::new(config);
         self.write()
             .insert(config.svm_uuid.clone(), Entry { config, log });
     }
@@ -115,7 +118,7 @@ impl AuditHub {
     /// Follows an SVM rename, so later records carry the new name.
     pub fn rename(&self, svm_uuid: &str, name: &str) {
         if let Some(entry) = self.write().get_mut(svm_uuid) {
-            entry.config.svm_name = name.to_string();
+            Arc::make_mut(&mut entry.config).svm_name = name.to_string();
         }
     }
 
@@ -125,7 +128,7 @@ impl AuditHub {
     }
 
     pub fn config(&self, svm_uuid: &str) -> Option<SvmAudit> {
-        self.read().get(svm_uuid).map(|e| e.config.clone())
+        self.read().get(svm_uuid).map(|e| (*e.config).clone())
     }
 
     /// `log.rotation.now`: rotates the SVM's active file at once.
@@ -164,7 +167,7 @@ impl AuditHub {
             if !c.enabled || !selected {
                 return Ok(());
             }
-            (c.clone(), entry.log.clone())
+            (Arc::clone(c), entry.log.clone())
         };
         event.category = event.event.category();
         event.svm = SvmRef {
@@ -188,12 +191,16 @@ impl AuditHub {
         result
     }
 
-    async fn reopen_and_append(&self, config: &SvmAudit, line: Vec<u8>) -> Result<(), AuditError> {
+    async fn reopen_and_append(
+        &self,
+        config: &Arc<SvmAudit>,
+        line: Vec<u8>,
+    ) -> Result<(), AuditError> {
         let _one_at_a_time = self.reopening.lock().await;
         let current = self
             .read()
             .get(&config.svm_uuid)
-            .map(|e| (e.config == *config, e.log.clone()));
+            .map(|e| (*e.config == **config, e.log.clone()));
         let log = match current {
             Some((_, Some(log))) => log,
             // Reconfigured or removed meanwhile: write nothing under a stale config.

@@ -173,6 +173,33 @@ async fn post_defaults_shapes_and_collection() {
     let (_, v) = s.get(&format!("{}?return_records=false", url("*"))).await;
     assert_eq!(v["num_records"], 2);
     assert!(v.get("records").is_none(), "{v}");
+    // Query-based PATCH and DELETE over `*`: the matching records only, each a job.
+    let (st, v) = s
+        .patch(
+            &format!("{}?svm.name=vs1&return_timeout=10", url("*")),
+            r#"{"events": {"management": false}}"#,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["num_records"], 1);
+    let (_, got) = s.get(&url(&u1)).await;
+    assert_eq!(got["events"], json!({"data": false, "management": false}));
+    let (_, got) = s.get(&url(&u3)).await;
+    assert_eq!(
+        got["events"],
+        json!({"data": true, "management": true}),
+        "unchanged"
+    );
+    let (st, v) = s.patch(&url("*"), r#"{"enabled": false}"#).await;
+    assert_eq!((st.as_u16(), code(&v)), (400, "2"), "a filter is required");
+    let (st, v) = s
+        .delete(&format!("{}?enabled=false&return_timeout=10", url("*")))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["num_records"], 1, "only the disabled vs3");
+    let (st, _) = s.get(&url(&u3)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
     // The Allow header names POST on the keyed path.
     let (_, h, _) = s
         .call(Method::OPTIONS, &url(&u1), None, common::admin())
