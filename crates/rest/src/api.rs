@@ -382,24 +382,31 @@ impl Api {
         json_response_as(status, &body, content_type(req.json_only))
     }
 
+    /// The route a path takes. A literal segment beats a key, so
+    /// `/api/protocols/vscan/server-status` is never read as an SVM uuid.
     fn route(&self, req: &Request) -> ApiResult<(&Route, Keys)> {
+        let mut best: Option<(usize, &Route, Keys)> = None;
         'routes: for route in &self.routes {
             if route.segs.len() != req.segments.len() {
                 continue;
             }
             let mut keys = Keys::new();
+            let mut literals = 0;
             for (seg, actual) in route.segs.iter().zip(&req.segments) {
                 match seg {
-                    Seg::Lit(l) if l == actual => {}
+                    Seg::Lit(l) if l == actual => literals += 1,
                     Seg::Lit(_) => continue 'routes,
                     Seg::Key(k) => {
                         keys.insert(k.clone(), actual.clone());
                     }
                 }
             }
-            return Ok((route, keys));
+            if best.as_ref().is_none_or(|(n, _, _)| literals > *n) {
+                best = Some((literals, route, keys));
+            }
         }
-        Err(ApiError::new(Code::ApiNotFound, "API not found"))
+        best.map(|(_, route, keys)| (route, keys))
+            .ok_or_else(|| ApiError::new(Code::ApiNotFound, "API not found"))
     }
 
     /// Records under the path keys that the caller may see, before query filters.

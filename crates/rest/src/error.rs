@@ -106,6 +106,54 @@ error_codes! {
     SvmIpspaceNotFound = 13434912, BAD_REQUEST;
     SvmNamespaceUnusable = 13434880, BAD_REQUEST;
 
+    // SVM references in request bodies.
+    /// The SVM named in the body does not exist.
+    SvmRefNotFound = 2621462, NOT_FOUND;
+    /// `svm.uuid` and `svm.name` name different SVMs.
+    SvmRefMismatch = 2621706, BAD_REQUEST;
+
+    // Vscan (/api/protocols/vscan...). ONTAP documents no statuses for these; state and
+    // validation failures are 400, an existing nested object 409 (docs/vscan.md).
+    VscanAlreadyEnabled = 10027009, BAD_REQUEST;
+    VscanAlreadyDisabled = 10027010, BAD_REQUEST;
+    VscanAdminSvm = 10027012, BAD_REQUEST;
+    VscanNoActivePool = 10027015, BAD_REQUEST;
+    VscanNoEnabledPolicy = 10027023, BAD_REQUEST;
+    /// A cluster-owned on-access policy may only be enabled or disabled from a data SVM.
+    VscanClusterPolicyModify = 10027033, BAD_REQUEST;
+    VscanClusterPolicyDelete = 10027034, BAD_REQUEST;
+    VscanEnabledPolicyDelete = 10027040, BAD_REQUEST;
+    VscanTooManyOnAccess = 10027043, BAD_REQUEST;
+    /// A cluster-owned scanner pool may only get a role from a data SVM.
+    VscanClusterPoolModify = 10027063, BAD_REQUEST;
+    VscanClusterPoolDelete = 10027064, BAD_REQUEST;
+    VscanLastActivePool = 10027070, BAD_REQUEST;
+    VscanBadServer = 10027086, BAD_REQUEST;
+    VscanFileSize = 10027101, BAD_REQUEST;
+    VscanEmptyList = 10027107, BAD_REQUEST;
+    VscanBadPrivilegedUser = 10027108, BAD_REQUEST;
+    VscanBadCifsPath = 10027109, BAD_REQUEST;
+    VscanScheduleNeedsVscan = 10027164, BAD_REQUEST;
+    VscanScheduleNotFound = 10027167, BAD_REQUEST;
+    VscanBadScanPath = 10027168, BAD_REQUEST;
+    VscanUnsupportedScanPath = 10027169, BAD_REQUEST;
+    VscanTooManyOnDemand = 10027173, BAD_REQUEST;
+    VscanBadExcludePath = 10027174, BAD_REQUEST;
+    VscanSvmNotOperational = 10027175, BAD_REQUEST;
+    VscanBadLogPath = 10027176, BAD_REQUEST;
+    VscanUnsupportedLogPath = 10027177, BAD_REQUEST;
+    /// The policy was saved but could not be enabled or disabled.
+    VscanPolicySavedNotToggled = 10027249, BAD_REQUEST;
+    VscanPolicyToggleFailed = 10027250, BAD_REQUEST;
+    VscanTooManyPaths = 10027253, BAD_REQUEST;
+    VscanTooManyExtensions = 10027254, BAD_REQUEST;
+    VscanAlreadyScheduled = 10027255, BAD_REQUEST;
+    VscanClusterUuid = 10027256, BAD_REQUEST;
+    VscanClusterMismatch = 10027257, BAD_REQUEST;
+    VscanClusterName = 10027258, BAD_REQUEST;
+    VscanNestedFailed = 10027259, BAD_REQUEST;
+    VscanNestedExists = 10027260, CONFLICT;
+
     // Accounts (/api/security/accounts).
     AccountInvalidRole = 5636129, BAD_REQUEST;
     AccountOwnerNotFound = 5636169, BAD_REQUEST;

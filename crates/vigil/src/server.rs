@@ -178,11 +178,18 @@ async fn audit_tick_loop(hub: Arc<audit::AuditHub>) {
 async fn first_start(state: &State) -> anyhow::Result<()> {
     let mut txn = state.store.begin().await;
     if txn.get(CLUSTER_KIND, CLUSTER_KIND).is_none() {
+        let cluster_uuid = uuid::Uuid::new_v4().to_string();
+        // The cluster owns default_CIFS, which every SVM inherits (enabled).
+        txn.put(
+            api::vscan::ON_ACCESS_KIND,
+            &api::vscan::object_id(&cluster_uuid, api::vscan::DEFAULT_POLICY),
+            api::vscan::default_policy(&cluster_uuid),
+        );
         txn.put(
             CLUSTER_KIND,
             CLUSTER_KIND,
             json!({
-                "uuid": uuid::Uuid::new_v4().to_string(),
+                "uuid": cluster_uuid,
                 "name": state.config.cluster_name,
                 "location": "",
                 "contact": "",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rest::{ApiError, ApiResult, Jobs};
+use rest::{ApiError, ApiResult, Code, Jobs};
 use serde_json::{Value, json};
 use store::Store;
 
@@ -64,21 +64,35 @@ impl State {
             .find(|s| s["name"] == name)
     }
 
-    /// Finds an SVM from a `{uuid, name}` reference; both given must agree.
+    /// Finds an SVM from a `{uuid, name}` reference in a request body; both given must
+    /// agree (2621706), and an unknown one is 2621462.
     pub fn resolve_svm_ref(&self, reference: &Value, target: &str) -> ApiResult<Arc<Value>> {
         let by_uuid = reference.get("uuid").and_then(Value::as_str);
         let by_name = reference.get("name").and_then(Value::as_str);
-        let svm = match (by_uuid, by_name) {
-            (Some(u), _) => self.svm(u),
-            (None, Some(n)) => self.svm_by_name(n),
+        let (svm, field, given) = match (by_uuid, by_name) {
+            (Some(u), _) => (self.svm(u), "uuid", u),
+            (None, Some(n)) => (self.svm_by_name(n), "name", n),
             (None, None) => return Err(ApiError::required(&format!("{target}.uuid"))),
         };
-        let svm =
-            svm.ok_or_else(|| ApiError::not_found(target).with_target(format!("{target}.uuid")))?;
+        let svm = svm.ok_or_else(|| {
+            ApiError::new(
+                Code::SvmRefNotFound,
+                format!("SVM \"{given}\" does not exist."),
+            )
+            .with_target(format!("{target}.{field}"))
+        })?;
         if let Some(n) = by_name
             && svm["name"] != n
         {
-            return Err(ApiError::invalid_value(&format!("{target}.name"), n));
+            return Err(ApiError::new(
+                Code::SvmRefMismatch,
+                format!(
+                    "The SVM with uuid \"{}\" is named \"{}\", not \"{n}\".",
+                    svm["uuid"].as_str().unwrap_or_default(),
+                    svm["name"].as_str().unwrap_or_default()
+                ),
+            )
+            .with_target(format!("{target}.name")));
         }
         Ok(svm)
     }

@@ -7,6 +7,7 @@ pub mod nodes;
 pub mod s3_audit;
 pub mod schedules;
 pub mod svms;
+pub mod vscan;
 
 use std::sync::Arc;
 
@@ -24,6 +25,10 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(schedules::Schedules::new(state)))
         .register(Arc::new(jobs::JobsResource::new(state)))
         .register(Arc::new(accounts::AccountsResource::new(state)))
+        .register(Arc::new(vscan::config::VscanConfigs::new(state)))
+        .register(Arc::new(vscan::scanner_pools::ScannerPools::new(state)))
+        .register(Arc::new(vscan::on_access::OnAccessPolicies::new(state)))
+        .register(Arc::new(vscan::on_demand::OnDemandPolicies::new(state)))
         .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),

@@ -279,6 +279,21 @@ impl Resource for Schedules {
     async fn remove(&self, _ctx: &Ctx, record: &Value, _params: &Params) -> ApiResult<Work> {
         let uuid = record["uuid"].as_str().unwrap_or_default();
         let mut txn = self.state.store.begin().await;
+        // A schedule that runs an on-demand scan stays until the policy lets go of it.
+        if let Some((_, policy)) = txn
+            .list(crate::api::vscan::ON_DEMAND_KIND)
+            .into_iter()
+            .find(|(_, p)| p["schedule"]["uuid"] == uuid)
+        {
+            return Err(ApiError::new(
+                Code::InUse,
+                format!(
+                    "Schedule \"{}\" is used by On-Demand policy \"{}\"; unschedule the policy first.",
+                    record["name"].as_str().unwrap_or_default(),
+                    policy["name"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
         txn.delete(KIND, uuid);
         txn.commit().await?;
         Ok(Work::Done)

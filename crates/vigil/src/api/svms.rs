@@ -320,6 +320,7 @@ impl Resource for Svms {
         Ok(Work::Job(Box::pin(async move {
             let mut txn = state.store.begin().await;
             txn.delete(SVM_KIND, &uuid);
+            crate::api::vscan::forget_svm(&mut txn, &uuid);
             // Accounts owned by the SVM go with it; files under its root stay.
             for (id, account) in txn.list(crate::auth::ACCOUNT_KIND) {
                 if account["owner"]["uuid"] == uuid.as_str() {
