@@ -621,3 +621,74 @@ async fn jobs_patch_semantics_rotation_and_restart() {
     assert_eq!(v["num_records"], 0);
     assert!(root.join("audit2/audit_last.json").exists());
 }
+
+#[tokio::test]
+async fn roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), false);
+    let (own, _) = setup(&s, "vsown").await;
+    let (other, _) = setup(&s, "vsother").await;
+    let (st, v) = s
+        .post(
+            "/api/security/accounts",
+            &json!({"name": "ownadmin", "password": "vsadmin-pw-1", "owner": {"name": "vsown"},
+                    "role": {"name": "vsadmin"}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = s
+        .post(
+            "/api/security/accounts",
+            r#"{"name": "reader", "password": "reader-pw-1", "role": {"name": "readonly"}}"#,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let va = ("ownadmin", "vsadmin-pw-1");
+    let ro = ("reader", "reader-pw-1");
+    let body = r#"{"log_path": "/audit"}"#;
+    let post = |path: String, user| {
+        let s = &s;
+        async move {
+            let (st, _, v) = s
+                .call(
+                    Method::POST,
+                    &format!("{path}?return_timeout=10"),
+                    Some(body),
+                    user,
+                )
+                .await;
+            (st, v)
+        }
+    };
+
+    // An SVM administrator manages its own SVM's configuration only.
+    let (st, v) = post(url(&own), va).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    expect_error(post(url(&other), va).await, 403, "6", "not authorized");
+    let (st, _, v) = s.call(Method::GET, &url(&own), None, va).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = post(url(&other), common::admin()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (_, _, v) = s.call(Method::GET, &url("*"), None, va).await;
+    assert_eq!(v["num_records"], 1, "sees its own only: {v}");
+    let (st, _, v) = s
+        .call(
+            Method::PATCH,
+            &format!("{}?return_timeout=10", url(&own)),
+            Some(r#"{"enabled": false}"#),
+            va,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // readonly: reads everything, changes nothing.
+    let (_, _, v) = s.call(Method::GET, &url("*"), None, ro).await;
+    assert_eq!(v["num_records"], 2);
+    let (st, _, v) = s
+        .call(Method::PATCH, &url(&own), Some(r#"{"enabled": true}"#), ro)
+        .await;
+    expect_error((st, v), 403, "6", "not authorized");
+    let (st, _, v) = s.call(Method::DELETE, &url(&own), None, ro).await;
+    expect_error((st, v), 403, "6", "not authorized");
+}
