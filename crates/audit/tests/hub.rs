@@ -154,8 +154,36 @@ async fn records_follow_the_live_configuration() {
     assert_eq!(lines(dir.path()).len(), 5);
 }
 
+/// Collects what the hub logs, as `vigil serve` would print it on stderr.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn a_record_that_cannot_be_made_durable_is_an_error() {
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    // current-thread runtime: record() and its report run on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
     let dir = tempfile::tempdir().unwrap();
     let hub = AuditHub::new("node-a", Arc::new(SystemClock));
     // A configuration that cannot be opened is refused by apply and changes nothing.
@@ -174,6 +202,15 @@ async fn a_record_that_cannot_be_made_durable_is_an_error() {
     hub.record(SVM, event(S3Event::PutBucket, "m"))
         .await
         .unwrap();
+    let report = log.text();
+    assert!(
+        report.contains("ERROR")
+            && report.contains("S3 audit record cannot be written")
+            && report.contains("svm=vs1")
+            && report.contains(&format!("svm_uuid={SVM}"))
+            && report.contains("reason="),
+        "{report}"
+    );
     std::fs::create_dir(&missing).unwrap();
     hub.record(SVM, event(S3Event::GetObject, "back"))
         .await
