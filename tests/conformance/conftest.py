@@ -45,7 +45,7 @@ def vigil_binary() -> Path:
 class VigilServer:
     """One `vigil serve` process on an ephemeral HTTPS port over a data dir."""
 
-    def __init__(self, data_dir: Path, scheme: str = "https"):
+    def __init__(self, data_dir: Path, scheme: str = "https", extra_args=()):
         self.binary = vigil_binary()
         if not self.binary.is_file():
             raise RuntimeError(
@@ -54,6 +54,7 @@ class VigilServer:
             )
         self.data_dir = Path(data_dir)
         self.scheme = scheme
+        self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
         self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
@@ -83,6 +84,7 @@ class VigilServer:
                 f"{self.scheme}://127.0.0.1:0",
                 "--scanner-listen",
                 "127.0.0.1:0",
+                *self.extra_args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -5,10 +5,12 @@
 //!   [`Limits`]; returns a typed [`Verdict`]. This is the in-process API.
 //! - [`Pool`]: the scanning threads, shared by the server and in-process callers.
 //! - [`server`]: `vigil scanner`, speaking clamd's protocol on TCP and a unix socket.
+//! - [`remote`]: the scan servers that scanner pools name: health checks and status.
 
 pub mod engine;
 pub mod hashdb;
 pub mod pool;
+pub mod remote;
 pub mod ruleset;
 pub mod server;
 pub mod verdict;

@@ -7,6 +7,8 @@
 //! database in a single SQL transaction and only then publishes them in memory, so a
 //! failed commit leaves both the database and the memory copy unchanged.
 
+pub mod events;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;

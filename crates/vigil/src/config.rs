@@ -50,6 +50,15 @@ pub struct ServeArgs {
     /// Directory of extra YARA rules and `.hdb`/`.hsb` hash lists for the embedded scanner.
     #[arg(long, env = "VIGIL_SCANNER_RULES_DIR")]
     pub scanner_rules_dir: Option<PathBuf>,
+    /// Milliseconds between health checks of each scan server a pool names (10000).
+    #[arg(long, env = "VIGIL_VSCAN_CHECK_INTERVAL_MS")]
+    pub vscan_check_interval_ms: Option<u64>,
+    /// Vscan events kept, newest first (1000000).
+    #[arg(long, env = "VIGIL_VSCAN_EVENTS_MAX")]
+    pub vscan_events_max: Option<u64>,
+    /// Days Vscan events are kept (30).
+    #[arg(long, env = "VIGIL_VSCAN_EVENTS_MAX_AGE_DAYS")]
+    pub vscan_events_max_age_days: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +80,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The embedded scanner; `None` when both its listeners are `off`.
     pub scanner: Option<scan::ScannerArgs>,
+    pub vscan_check_interval: Duration,
+    pub vscan_events_max: u64,
+    pub vscan_events_max_age: Duration,
 }
 
 impl ServeArgs {
@@ -130,8 +142,28 @@ impl ServeArgs {
                 rules_dir: self.scanner_rules_dir.or(file.scanner_rules_dir),
                 ..scan::ScannerArgs::default()
             });
+        let check_ms = self
+            .vscan_check_interval_ms
+            .or(file.vscan_check_interval_ms)
+            .unwrap_or(10_000);
+        anyhow::ensure!(
+            check_ms >= 100,
+            "vscan_check_interval_ms must be at least 100"
+        );
         Ok(Config {
             scanner,
+            vscan_check_interval: Duration::from_millis(check_ms),
+            vscan_events_max: self
+                .vscan_events_max
+                .or(file.vscan_events_max)
+                .unwrap_or(1_000_000),
+            vscan_events_max_age: Duration::from_secs(
+                86_400
+                    * self
+                        .vscan_events_max_age_days
+                        .or(file.vscan_events_max_age_days)
+                        .unwrap_or(30),
+            ),
             listen,
             database_url,
             tls,

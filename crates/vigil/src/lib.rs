@@ -4,5 +4,6 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod namespace;
+pub mod scanners;
 pub mod server;
 pub mod state;

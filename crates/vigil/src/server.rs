@@ -148,6 +148,9 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let jobs = Jobs::open(Arc::clone(&store), config.job_retention, node)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (events, events_rx) =
+        crate::scanners::EventLog::new(json!({"uuid": node_uuid, "name": config.node_name}));
+    let scanners = crate::scanners::manager(&config, Arc::clone(&events) as _);
     let audit = Arc::new(audit::AuditHub::new(
         config.node_name.clone(),
         Arc::new(audit::SystemClock),
@@ -158,9 +161,13 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         node_uuid,
         started: Instant::now(),
         jobs,
+        scanners,
+        events,
         audit,
     });
     first_start(&state).await?;
+    crate::scanners::start(&state, events_rx);
+    crate::scanners::reconcile(&state);
     api::s3_audit::restore(&state).await;
     Ok(state)
 }

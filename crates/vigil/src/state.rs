@@ -19,6 +19,9 @@ pub struct State {
     pub node_uuid: String,
     pub started: Instant,
     pub jobs: Arc<Jobs>,
+    /// Health of the scan servers that Vscan pools name.
+    pub scanners: Arc<scan::remote::Manager>,
+    pub events: Arc<crate::scanners::EventLog>,
     /// The live S3 audit logs; what the S3 endpoint records through.
     pub audit: Arc<audit::AuditHub>,
 }

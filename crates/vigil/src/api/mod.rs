@@ -29,6 +29,8 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::scanner_pools::ScannerPools::new(state)))
         .register(Arc::new(vscan::on_access::OnAccessPolicies::new(state)))
         .register(Arc::new(vscan::on_demand::OnDemandPolicies::new(state)))
+        .register(Arc::new(vscan::server_status::ServerStatuses::new(state)))
+        .register(Arc::new(vscan::events::Events::new(state)))
         .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),

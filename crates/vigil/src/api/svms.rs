@@ -331,6 +331,7 @@ impl Resource for Svms {
             txn.delete(crate::api::s3_audit::KIND, &uuid);
             txn.commit().await?;
             state.audit.remove(&uuid);
+            crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))
     }

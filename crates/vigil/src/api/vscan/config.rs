@@ -307,6 +307,7 @@ impl Resource for VscanConfigs {
                 .map_err(|e| nested_failure("On-Demand policy", &name, e, "on_demand_policies"))?;
         }
         txn.commit().await?;
+        crate::scanners::reconcile(&self.state);
         Ok(Created {
             record: json!({"svm": {"uuid": svm_uuid, "name": svm["name"]}}),
             work: Work::Done,
@@ -357,6 +358,7 @@ impl Resource for VscanConfigs {
         }
         txn.put(STATE_KIND, svm_uuid, doc);
         txn.commit().await?;
+        crate::scanners::reconcile(&self.state);
         Ok(Work::Done)
     }
 
@@ -380,6 +382,7 @@ impl Resource for VscanConfigs {
             }
             forget_svm(&mut txn, &svm_uuid);
             txn.commit().await?;
+            crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))
     }

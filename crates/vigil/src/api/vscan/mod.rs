@@ -9,9 +9,11 @@
 //! spec are in `docs/vscan.md`.
 
 pub mod config;
+pub mod events;
 pub mod on_access;
 pub mod on_demand;
 pub mod scanner_pools;
+pub mod server_status;
 
 use std::collections::HashMap;
 

@@ -276,6 +276,7 @@ impl Resource for ScannerPools {
         let snapshot = Snapshot::load(&txn, &self.state.admin_svm().0);
         insert_pool(&mut txn, &snapshot, &data_svms, pool.clone())?;
         txn.commit().await?;
+        crate::scanners::reconcile(&self.state);
         Ok(Created {
             record: pool,
             work: Work::Done,
@@ -332,6 +333,7 @@ impl Resource for ScannerPools {
             txn.put(POOL_KIND, &object_id(svm_uuid, name), doc);
         }
         txn.commit().await?;
+        crate::scanners::reconcile(&self.state);
         Ok(Work::Done)
     }
 
@@ -375,6 +377,7 @@ impl Resource for ScannerPools {
             drop_inherited(&mut txn, POOL_KIND, name);
         }
         txn.commit().await?;
+        crate::scanners::reconcile(&self.state);
         Ok(Work::Done)
     }
 }
