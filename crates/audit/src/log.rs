@@ -41,6 +41,8 @@ pub enum AuditError {
     Write { dir: String, reason: String },
     #[error("the audit log writer has stopped")]
     Stopped,
+    #[error("auditing is not enabled for SVM {0}")]
+    NotEnabled(String),
 }
 
 /// Time source, injectable so schedule rotation can be tested without sleeping.

@@ -160,7 +160,8 @@ pub struct ApiBuilder {
 impl ApiBuilder {
     pub fn register(mut self, resource: Arc<dyn Resource>) -> ApiBuilder {
         let def = resource.def();
-        if let Some(c) = def.collection {
+        // A keyed singleton serves POST and the instance on one path: one route does.
+        if let Some(c) = def.collection.filter(|_| !def.keyed_singleton()) {
             self.routes.push(Route {
                 segs: parse_template(c),
                 kind: Kind::Collection,
@@ -342,13 +343,9 @@ impl Api {
         let supported = match (route.kind, method) {
             (_, Method::Get) => true,
             (Kind::Collection, Method::Post) => def.post,
-            (Kind::Instance, Method::Post) => false,
-            (_, Method::Patch) => {
-                def.patch && !(star && route.kind == Kind::Instance && def.collection.is_some())
-            }
-            (_, Method::Delete) => {
-                def.delete && !(star && route.kind == Kind::Instance && def.collection.is_some())
-            }
+            (Kind::Instance, Method::Post) => def.post && def.keyed_singleton(),
+            (_, Method::Patch) => def.patch && !star_instance_of_collection(route, star),
+            (_, Method::Delete) => def.delete && !star_instance_of_collection(route, star),
         };
         if !supported {
             return Err(method_not_allowed(&req, &allow));
@@ -565,10 +562,19 @@ impl Api {
         Ok(response)
     }
 
-    async fn find(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Value> {
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+        method: Method,
+    ) -> ApiResult<Value> {
         let mut records = self.visible(ctx, route, keys).await?;
         if records.len() == 1 {
             return Ok(records.swap_remove(0));
+        }
+        if let Some(e) = route.resource.missing(keys, method) {
+            return Err(e);
         }
         let target = key_paths(route)
             .last()
@@ -606,7 +612,7 @@ impl Api {
         {
             selection.add(&p);
         }
-        let record = self.find(ctx, route, keys).await?;
+        let record = self.find(ctx, route, keys, Method::Get).await?;
         Ok(self.reply(req, StatusCode::OK, selection.project(&record, &def.schema)))
     }
 
@@ -665,7 +671,7 @@ impl Api {
         if return_records {
             let fresh = match &location {
                 Some(_) => self
-                    .find(ctx, route, &record_keys(route, &record))
+                    .find(ctx, route, &record_keys(route, &record), Method::Get)
                     .await
                     .unwrap_or(record),
                 None => record,
@@ -729,7 +735,7 @@ impl Api {
         let (_, params) = self.parse_query(req, route, method, false)?;
         let timeout = parse_timeout(req, 0)?;
         let body = self.body(req)?;
-        let record = self.find(ctx, route, keys).await?;
+        let record = self.find(ctx, route, keys, method).await?;
         let work = self
             .apply(ctx, route, &record, body, &params, method)
             .await?;
@@ -918,7 +924,7 @@ impl Api {
                 }
                 op
             };
-            if route.kind == Kind::Collection && def.post {
+            if (route.kind == Kind::Collection || def.keyed_singleton()) && def.post {
                 ops.insert("post".into(), write(Method::Post, "201"));
             }
             if def.patch {
@@ -967,10 +973,17 @@ fn method_not_allowed(req: &Request, allow: &str) -> ApiError {
     e
 }
 
+/// `*` in an instance path of a resource that also has a collection path: ONTAP's
+/// collection form, which has no PATCH/DELETE of its own here.
+fn star_instance_of_collection(route: &Route, star: bool) -> bool {
+    let def = route.resource.def();
+    star && route.kind == Kind::Instance && def.collection.is_some() && !def.keyed_singleton()
+}
+
 fn allow_header(route: &Route) -> String {
     let def = route.resource.def();
     let mut methods = vec!["GET", "HEAD", "OPTIONS"];
-    if route.kind == Kind::Collection && def.post {
+    if (route.kind == Kind::Collection || def.keyed_singleton()) && def.post {
         methods.push("POST");
     }
     if def.patch {

@@ -159,6 +159,32 @@ error_codes! {
     AccountOwnerNotFound = 5636169, BAD_REQUEST;
     AccountSelfDelete = 5636198, BAD_REQUEST;
     AccountPasswordTooShort = 7077906, BAD_REQUEST;
+
+    // S3 audit (/api/protocols/audit/.../object-store). ONTAP documents no HTTP status
+    // for these: lookups that find nothing are 404, a second configuration 409, a
+    // failure inside Vigil 500, everything else 400.
+    /// The SVM in the path does not exist.
+    AuditSvmLookup = 9699340, NOT_FOUND;
+    AuditCreateFailed = 140902401, INTERNAL_SERVER_ERROR;
+    AuditAlreadyPresent = 140902402, CONFLICT;
+    /// PATCH of an SVM that has no configuration.
+    AuditModifyAbsent = 140902415, NOT_FOUND;
+    AuditModifyFailed = 140902416, INTERNAL_SERVER_ERROR;
+    AuditDeleteFailed = 140902420, INTERNAL_SERVER_ERROR;
+    AuditDeleteEnabled = 140902421, BAD_REQUEST;
+    AuditAlreadyEnabled = 140902431, BAD_REQUEST;
+    AuditAlreadyDisabled = 140902446, BAD_REQUEST;
+    AuditPathNotFound = 140902456, BAD_REQUEST;
+    AuditPathNotDirectory = 140902457, BAD_REQUEST;
+    AuditPathNotCanonical = 140902458, BAD_REQUEST;
+    AuditPathEmpty = 140902459, BAD_REQUEST;
+    AuditRotateSizeTooSmall = 140902460, BAD_REQUEST;
+    AuditPathSymlink = 140902461, BAD_REQUEST;
+    AuditPathTooLong = 140902470, BAD_REQUEST;
+    AuditPathInaccessible = 140902478, BAD_REQUEST;
+    AuditEnabledNotAlone = 140902479, BAD_REQUEST;
+    AuditRotateFailed = 140902491, INTERNAL_SERVER_ERROR;
+    AuditRotateDisabled = 140902492, BAD_REQUEST;
 }
 
 /// An ONTAP error: code, message and optionally the input field it is about.

@@ -101,6 +101,12 @@ impl ResourceDef {
         }
     }
 
+    /// One object per key with the same path for POST and the instance
+    /// (`/api/protocols/audit/{svm.uuid}/object-store`): `*` as the key is the collection.
+    pub fn keyed_singleton(&self) -> bool {
+        self.collection.is_some() && self.collection == self.instance
+    }
+
     pub fn is_async(&self, m: Method) -> bool {
         self.async_ops.contains(&m)
     }
@@ -130,6 +136,12 @@ pub trait Resource: Send + Sync + 'static {
     /// filters, sorts, pages, projects and adds `_links.self`; a resource may use
     /// `keys` to narrow its own lookup.
     async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>>;
+
+    /// The error for an instance path whose lookup found nothing; `None` keeps the
+    /// generic 404 (code 4). For resources whose absence has its own ONTAP code.
+    fn missing(&self, _keys: &Keys, _method: Method) -> Option<ApiError> {
+        None
+    }
 
     async fn create(
         &self,

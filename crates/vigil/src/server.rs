@@ -41,6 +41,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let api = Arc::new(api::build(&state));
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
+    tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 
     let app = Router::new().fallback(handle).with_state(Arc::clone(&api));
     let handle = axum_server::Handle::new();
@@ -176,6 +177,10 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let (events, events_rx) =
         crate::scanners::EventLog::new(json!({"uuid": node_uuid, "name": config.node_name}));
     let scanners = crate::scanners::manager(&config, Arc::clone(&events) as _);
+    let audit = Arc::new(audit::AuditHub::new(
+        config.node_name.clone(),
+        Arc::new(audit::SystemClock),
+    ));
     let state = Arc::new(State {
         store,
         config,
@@ -184,11 +189,23 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         jobs,
         scanners,
         events,
+        audit,
     });
     first_start(&state).await?;
     crate::scanners::start(&state, events_rx);
     crate::scanners::reconcile(&state);
+    api::s3_audit::restore(&state).await;
     Ok(state)
+}
+
+/// Age retention and schedule rotation also need to run while an SVM is busy: its
+/// writer only checks by itself when it has been idle for a second.
+async fn audit_tick_loop(hub: Arc<audit::AuditHub>) {
+    let mut every = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        hub.tick();
+    }
 }
 
 async fn first_start(state: &State) -> anyhow::Result<()> {

@@ -22,6 +22,8 @@ pub struct State {
     /// Health of the scan servers that Vscan pools name.
     pub scanners: Arc<scan::remote::Manager>,
     pub events: Arc<crate::scanners::EventLog>,
+    /// The live S3 audit logs; what the S3 endpoint records through.
+    pub audit: Arc<audit::AuditHub>,
 }
 
 impl State {

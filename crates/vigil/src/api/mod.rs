@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod cluster;
 pub mod jobs;
 pub mod nodes;
+pub mod s3_audit;
 pub mod schedules;
 pub mod svms;
 pub mod vscan;
@@ -30,6 +31,7 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::on_demand::OnDemandPolicies::new(state)))
         .register(Arc::new(vscan::server_status::ServerStatuses::new(state)))
         .register(Arc::new(vscan::events::Events::new(state)))
+        .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),
             Arc::new(Accounts::new(Arc::clone(&state.store))),

@@ -306,8 +306,10 @@ impl Resource for Svms {
                     svm[field] = v.clone();
                 }
             }
+            let name = svm["name"].as_str().unwrap_or_default().to_string();
             txn.put(SVM_KIND, &uuid, svm);
             txn.commit().await?;
+            state.audit.rename(&uuid, &name);
             Ok("success".to_string())
         })))
     }
@@ -325,7 +327,10 @@ impl Resource for Svms {
                     txn.delete(crate::auth::ACCOUNT_KIND, &id);
                 }
             }
+            // So does its S3 audit configuration (the log files stay, like ONTAP's).
+            txn.delete(crate::api::s3_audit::KIND, &uuid);
             txn.commit().await?;
+            state.audit.remove(&uuid);
             crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))
