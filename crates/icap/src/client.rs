@@ -139,7 +139,10 @@ impl IcapClient {
     /// A client for `icap://host:port/service`. `host` is a name or an IP address (IPv6
     /// with or without brackets); nothing is resolved or connected until first use.
     pub fn new(host: &str, port: u16, service: &str, cfg: Config) -> IcapClient {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let host_header = request::authority(&host, port);
         let uri = format!("icap://{host_header}/{}", request::encode_service(service));
         IcapClient {
@@ -230,7 +233,8 @@ impl IcapClient {
         let preview_size = options.preview.map(|p| p.min(cfg.max_preview));
         // Read the preview before connecting: held in memory, it can be sent again if
         // a kept-alive connection turns out to be dead.
-        let preview_len = preview_size.map_or(0, |p| u64::try_from(p).unwrap_or(u64::MAX).min(size));
+        let preview_len =
+            preview_size.map_or(0, |p| u64::try_from(p).unwrap_or(u64::MAX).min(size));
         let mut preview = Vec::new();
         read_exact_or_eof(&mut body, &mut preview, preview_len, size).await?;
         let head = request::respmod(
@@ -268,7 +272,9 @@ impl IcapClient {
             Ok(r) => {
                 tracing::debug!(uri = %self.inner.uri, name, size, verdict = ?r.verdict, "ICAP scan")
             }
-            Err(e) => tracing::debug!(uri = %self.inner.uri, name, size, error = %e, "ICAP scan failed"),
+            Err(e) => {
+                tracing::debug!(uri = %self.inner.uri, name, size, error = %e, "ICAP scan failed")
+            }
         }
         result
     }
@@ -311,8 +317,7 @@ impl IcapClient {
                 let Some(idle) = lock(&self.inner.idle).pop() else {
                     break;
                 };
-                if idle.since.elapsed() < self.inner.cfg.idle_timeout && looks_alive(&idle.stream)
-                {
+                if idle.since.elapsed() < self.inner.cfg.idle_timeout && looks_alive(&idle.stream) {
                     return Ok(Conn {
                         stream: idle.stream,
                         buf: Vec::new(),
@@ -557,7 +562,8 @@ async fn write_request<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
         out.clear();
     }
     phase.store(W_STREAMING, Ordering::Release);
-    let mut data = Vec::with_capacity(chunk_size.min(usize::try_from(remaining).unwrap_or(usize::MAX)));
+    let mut data =
+        Vec::with_capacity(chunk_size.min(usize::try_from(remaining).unwrap_or(usize::MAX)));
     while remaining > 0 {
         let want = remaining.min(chunk_size.max(1) as u64);
         data.clear();
@@ -580,7 +586,9 @@ async fn write_request<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
         wr.write_all(&out).await.map_err(net)?;
         out.clear();
     }
-    wr.write_all(request::last_chunk(false)).await.map_err(net)?;
+    wr.write_all(request::last_chunk(false))
+        .await
+        .map_err(net)?;
     wr.flush().await.map_err(net)?;
     phase.store(W_DONE, Ordering::Release);
     Ok(())
@@ -654,7 +662,10 @@ async fn read_verdict<R: AsyncRead + Unpin>(
                 }
             }
             Event::Head(h) if h.status < 200 => {
-                return Err(IcapError::Protocol(format!("unexpected interim reply {}", h.status)));
+                return Err(IcapError::Protocol(format!(
+                    "unexpected interim reply {}",
+                    h.status
+                )));
             }
             Event::Head(h) => break h,
             _ => return Err(IcapError::Protocol("body before head".into())),

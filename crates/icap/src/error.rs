@@ -37,7 +37,10 @@ impl IcapError {
     pub fn is_connection_failure(&self) -> bool {
         matches!(
             self,
-            IcapError::Connect { .. } | IcapError::Timeout(_) | IcapError::Closed | IcapError::Io(_)
+            IcapError::Connect { .. }
+                | IcapError::Timeout(_)
+                | IcapError::Closed
+                | IcapError::Io(_)
         )
     }
 }

@@ -112,7 +112,10 @@ impl Headers {
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Err(malformed(format!("header line without ':': {:?}", clip(line))));
+                return Err(malformed(format!(
+                    "header line without ':': {:?}",
+                    clip(line)
+                )));
             };
             if name.is_empty() || !name.bytes().all(is_token_byte) {
                 return Err(malformed(format!("bad header name {:?}", clip(name))));
@@ -195,7 +198,9 @@ pub fn parse_encapsulated(value: &str) -> Result<Vec<(Section, usize)>, ReplyErr
             .ok_or_else(|| malformed(format!("Encapsulated offset {:?}", clip(offset))))?;
         if let Some(&(prev, prev_offset)) = out.last() {
             if prev.is_body() {
-                return Err(malformed(format!("Encapsulated has {section} after {prev}")));
+                return Err(malformed(format!(
+                    "Encapsulated has {section} after {prev}"
+                )));
             }
             if offset < prev_offset {
                 return Err(malformed("Encapsulated offsets go backwards"));
@@ -342,7 +347,10 @@ impl ReplyParser {
                     .map(|&(_, offset)| offset)
                     .unwrap_or(0);
                 if http_len > 0 {
-                    self.state = State::HttpHeaders { head, len: http_len };
+                    self.state = State::HttpHeaders {
+                        head,
+                        len: http_len,
+                    };
                     return Ok((end, None));
                 }
                 Ok((end, Some(self.emit_head(head))))
@@ -356,7 +364,9 @@ impl ReplyParser {
                 Ok((len, Some(self.emit_head(head))))
             }
             State::ChunkSize => {
-                let Some(line_end) = self.find_line(input, self.limits.max_chunk_line, "chunk-size line")? else {
+                let Some(line_end) =
+                    self.find_line(input, self.limits.max_chunk_line, "chunk-size line")?
+                else {
                     self.state = State::ChunkSize;
                     return Ok((0, None));
                 };
@@ -535,7 +545,9 @@ fn parse_head(block: &[u8], limits: &Limits) -> Result<Box<ReplyHead>, ReplyErro
         });
     }
     if !encapsulated.is_empty() && !encapsulated.iter().any(|(s, _)| s.is_body()) {
-        return Err(malformed("Encapsulated names no body part (null-body, res-body, ...)"));
+        return Err(malformed(
+            "Encapsulated names no body part (null-body, res-body, ...)",
+        ));
     }
     let has_body = encapsulated
         .iter()
@@ -705,7 +717,12 @@ mod tests {
 
     fn one(input: &[u8]) -> Reply {
         let (replies, used) = parse_replies(input, Limits::default()).expect("parses");
-        assert_eq!(used, input.len(), "consumed all of {:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            used,
+            input.len(),
+            "consumed all of {:?}",
+            String::from_utf8_lossy(input)
+        );
         assert_eq!(replies.len(), 1);
         replies.into_iter().next().expect("one reply")
     }
@@ -775,7 +792,10 @@ mod tests {
         assert_eq!((r.head.status, r.head.reason.as_str()), (204, "Unmodified"));
         assert!(!r.head.closes());
         let r = one(NOT_FOUND);
-        assert_eq!((r.head.status, r.head.reason.as_str()), (404, "Service not found"));
+        assert_eq!(
+            (r.head.status, r.head.reason.as_str()),
+            (404, "Service not found")
+        );
         assert!(r.head.closes());
         let r = one(ECHO_EMPTY);
         assert_eq!((r.head.http_status, r.body_len), (Some(200), 0));
@@ -794,7 +814,9 @@ mod tests {
 
     #[test]
     fn byte_by_byte_equals_whole() {
-        for capture in [OPTIONS, NOT_FOUND, UNMODIFIED, INFECTED, ECHO_EMPTY, CONTINUE] {
+        for capture in [
+            OPTIONS, NOT_FOUND, UNMODIFIED, INFECTED, ECHO_EMPTY, CONTINUE,
+        ] {
             let whole = events(capture, capture.len()).expect("whole");
             for step in [1, 2, 3, 7, 64] {
                 assert_eq!(events(capture, step).expect("split"), whole, "step {step}");
@@ -860,7 +882,10 @@ mod tests {
         head.resize(limits.max_head + 10, b'a');
         assert!(matches!(
             parse_replies(&head, limits),
-            Err(ReplyError::TooLarge { what: "ICAP head", .. })
+            Err(ReplyError::TooLarge {
+                what: "ICAP head",
+                ..
+            })
         ));
         let big = format!(
             "ICAP/1.0 200 OK\r\nEncapsulated: res-hdr=0, res-body={}\r\n\r\n",
@@ -874,7 +899,10 @@ mod tests {
         chunk.extend(std::iter::repeat_n(b';', 2000));
         assert!(matches!(
             parse_replies(&chunk, limits),
-            Err(ReplyError::TooLarge { what: "chunk-size line", .. })
+            Err(ReplyError::TooLarge {
+                what: "chunk-size line",
+                ..
+            })
         ));
         let mut trailers = b"ICAP/1.0 200 OK\r\nEncapsulated: res-body=0\r\n\r\n0\r\n".to_vec();
         for _ in 0..2000 {
@@ -882,7 +910,10 @@ mod tests {
         }
         assert!(matches!(
             parse_replies(&trailers, limits),
-            Err(ReplyError::TooLarge { what: "chunk trailers", .. })
+            Err(ReplyError::TooLarge {
+                what: "chunk trailers",
+                ..
+            })
         ));
     }
 
@@ -909,7 +940,10 @@ mod tests {
         assert!(parse_chunk_size(b"x").is_err());
         assert!(parse_chunk_size(b"10x").is_err());
         assert!(parse_chunk_size(b"1000000000000000").is_err());
-        assert_eq!(parse_chunk_size(b"fffffffffffffff"), Ok(0xfff_ffff_ffff_ffff));
+        assert_eq!(
+            parse_chunk_size(b"fffffffffffffff"),
+            Ok(0xfff_ffff_ffff_ffff)
+        );
     }
 
     #[test]

@@ -66,10 +66,7 @@ pub fn respmod(
     size: u64,
     preview: Option<usize>,
 ) -> Vec<u8> {
-    let req_hdr = format!(
-        "GET {} HTTP/1.1\r\nHost: vigil\r\n\r\n",
-        encode_name(name)
-    );
+    let req_hdr = format!("GET {} HTTP/1.1\r\nHost: vigil\r\n\r\n", encode_name(name));
     let res_hdr = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n"
     );
@@ -101,7 +98,11 @@ pub fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// The last chunk: `0; ieof` tells the server the preview was the whole body.
 pub fn last_chunk(ieof: bool) -> &'static [u8] {
-    if ieof { b"0; ieof\r\n\r\n" } else { b"0\r\n\r\n" }
+    if ieof {
+        b"0; ieof\r\n\r\n"
+    } else {
+        b"0\r\n\r\n"
+    }
 }
 
 struct ByteWriter<'a>(&'a mut Vec<u8>);

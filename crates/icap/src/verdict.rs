@@ -227,7 +227,10 @@ mod tests {
     #[test]
     fn verdicts_of_real_replies() {
         use crate::reply::tests_support::*;
-        assert_eq!(verdict_from_head(&head(UNMODIFIED)), Some(IcapVerdict::Clean));
+        assert_eq!(
+            verdict_from_head(&head(UNMODIFIED)),
+            Some(IcapVerdict::Clean)
+        );
         let infected = verdict_from_head(&head(INFECTED)).expect("decided");
         assert_eq!(infected.threat_name(), Some("Test.EICAR-1.UNOFFICIAL"));
         let IcapVerdict::Infected { violations, .. } = infected else {

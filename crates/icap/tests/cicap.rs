@@ -16,7 +16,12 @@ fn client(peers: &Peers, service: &str) -> IcapClient {
 /// with `tail` at the end.
 fn text_file(len: usize, tail: &[u8]) -> Vec<u8> {
     let line = b"the quick brown fox jumps over the lazy dog 0123456789\n";
-    let mut data: Vec<u8> = line.iter().copied().cycle().take(len - tail.len()).collect();
+    let mut data: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(len - tail.len())
+        .collect();
     data.extend_from_slice(tail);
     data
 }
@@ -43,7 +48,9 @@ async fn options_fields() {
     assert!(o.allow_204);
     assert_eq!(o.ttl, Some(Duration::from_secs(3600)));
     assert!(
-        o.service.as_deref().is_some_and(|s| s.contains("Antivirus")),
+        o.service
+            .as_deref()
+            .is_some_and(|s| s.contains("Antivirus")),
         "{o:?}"
     );
     let istag = o.istag.clone().expect("ISTag");
@@ -51,7 +58,10 @@ async fn options_fields() {
     assert_eq!(o.transfer_preview, vec!["*"]);
     assert_eq!(c.istag().as_deref(), Some(istag.as_str()));
     // The alias answers too, under the same ISTag (same engine, same signatures).
-    let alias = client(&peers, "avscan").options().await.expect("alias OPTIONS");
+    let alias = client(&peers, "avscan")
+        .options()
+        .await
+        .expect("alias OPTIONS");
     assert_eq!(alias.istag, o.istag);
 }
 
@@ -65,7 +75,12 @@ async fn clean_infected_and_empty_files() {
         .await
         .expect("clean scan");
     assert_eq!(clean.verdict, IcapVerdict::Clean);
-    assert!(clean.istag.as_deref().is_some_and(|t| t.starts_with("CI0001-")));
+    assert!(
+        clean
+            .istag
+            .as_deref()
+            .is_some_and(|t| t.starts_with("CI0001-"))
+    );
 
     let infected = c.scan_bytes("eicar.com", EICAR).await.expect("eicar scan");
     assert_infected(&infected.verdict);
@@ -107,7 +122,10 @@ async fn files_larger_than_the_preview() {
     let path = peers.dir.path().join("on-disk.bin");
     std::fs::write(&path, text_file(300_000, EICAR)).expect("write");
     let file = tokio::fs::File::open(&path).await.expect("open");
-    let r = c.scan("on-disk.bin", 300_000, file).await.expect("scan file");
+    let r = c
+        .scan("on-disk.bin", 300_000, file)
+        .await
+        .expect("scan file");
     assert_infected(&r.verdict);
 }
 
@@ -189,13 +207,21 @@ async fn server_restart_between_scans() {
     let c = client(&peers, "virus_scan");
     for _ in 0..3 {
         assert_eq!(
-            c.scan_bytes("a", b"clean text\n").await.expect("scan").verdict,
+            c.scan_bytes("a", b"clean text\n")
+                .await
+                .expect("scan")
+                .verdict,
             IcapVerdict::Clean
         );
     }
     peers.start_cicap();
     for _ in 0..3 {
-        assert_infected(&c.scan_bytes("e", EICAR).await.expect("after restart").verdict);
+        assert_infected(
+            &c.scan_bytes("e", EICAR)
+                .await
+                .expect("after restart")
+                .verdict,
+        );
     }
 }
 

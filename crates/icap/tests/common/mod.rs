@@ -16,7 +16,14 @@ pub const EICAR_NAME: &str = "Test.EICAR-1.UNOFFICIAL";
 pub const MODULES_DIR: &str = "/usr/lib/x86_64-linux-gnu/c_icap";
 
 pub fn require_tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+    ] {
         let candidate = Path::new(dir).join(name);
         if candidate.exists() {
             return candidate;
@@ -64,7 +71,11 @@ impl Daemon {
             if let Ok(Some(status)) = self.0.try_wait() {
                 panic!("{} exited during startup: {status}", self.1);
             }
-            assert!(Instant::now() < deadline, "{} did not become ready in 60 s", self.1);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready in 60 s",
+                self.1
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -104,8 +115,11 @@ impl Peers {
         let db = dir.path().join("db");
         std::fs::create_dir(&db).expect("db dir");
         // No signature download is possible here: one body signature for EICAR.
-        std::fs::write(db.join("icap-test.ndb"), format!("Test.EICAR-1:0:*:{}\n", hex(EICAR)))
-            .expect("ndb");
+        std::fs::write(
+            db.join("icap-test.ndb"),
+            format!("Test.EICAR-1:0:*:{}\n", hex(EICAR)),
+        )
+        .expect("ndb");
         let socket = dir.path().join("clamd.sock");
         let conf = dir.path().join("clamd.conf");
         std::fs::write(
@@ -175,7 +189,10 @@ virus_scan.MaxObjectSize 5M
         .expect("c-icap.conf");
         let mut cicap = Daemon::spawn(
             "c-icap",
-            Command::new(require_tool("c-icap")).arg("-N").arg("-f").arg(&conf),
+            Command::new(require_tool("c-icap"))
+                .arg("-N")
+                .arg("-f")
+                .arg(&conf),
         );
         cicap.wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok());
         self.cicap = Some(cicap);
@@ -190,7 +207,10 @@ virus_scan.MaxObjectSize 5M
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "c-icap still listens 30 s after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "c-icap still listens 30 s after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
