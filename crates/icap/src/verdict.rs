@@ -82,8 +82,8 @@ pub fn parse_infection(value: &str) -> Option<Infection> {
             kind = val.parse().ok();
         } else if key.eq_ignore_ascii_case("resolution") {
             resolution = val.parse().ok();
-        } else if key.eq_ignore_ascii_case("threat") && !val.is_empty() && threat.is_none() {
-            threat = Some(clip_name(val));
+        } else if key.eq_ignore_ascii_case("threat") && threat.is_none() {
+            threat = Some(clip_name(val)).filter(|t| !t.is_empty());
         }
     }
     threat.map(|threat| Infection {
@@ -118,12 +118,15 @@ pub fn parse_violations(value: &str) -> Vec<Violation> {
     };
     rest.chunks_exact(4)
         .take(count.min(64))
-        .filter(|r| !r[1].is_empty())
-        .map(|r| Violation {
-            filename: (r[0] != "-" && !r[0].is_empty()).then(|| clip_name(r[0])),
-            threat: clip_name(r[1]),
-            problem_id: r[2].parse().ok(),
-            resolution: r[3].parse().ok(),
+        .filter_map(|r| {
+            let threat = clip_name(r[1]);
+            let filename = clip_name(r[0]);
+            (!threat.is_empty()).then(|| Violation {
+                filename: (filename != "-" && !filename.is_empty()).then_some(filename),
+                threat,
+                problem_id: r[2].parse().ok(),
+                resolution: r[3].parse().ok(),
+            })
         })
         .collect()
 }
@@ -148,6 +151,19 @@ pub fn verdict_from_head(head: &ReplyHead) -> Option<IcapVerdict> {
         .or_else(|| violations.first().map(|v| v.threat.clone()));
     if let Some(threat) = named {
         return Some(IcapVerdict::Infected { threat, violations });
+    }
+    // The server said it found something but the name is unreadable: still infected.
+    let flagged = head.headers.get("X-Infection-Found").is_some()
+        || head.headers.get_all("X-Violations-Found").any(|v| {
+            v.split_whitespace()
+                .next()
+                .is_some_and(|count| count != "0" && count != "-")
+        });
+    if flagged {
+        return Some(IcapVerdict::Infected {
+            threat: "unknown".to_owned(),
+            violations,
+        });
     }
     match head.http_status {
         Some(code) if (200..300).contains(&code) => None,
@@ -216,6 +232,9 @@ mod tests {
         assert_eq!(parse_violations("5\n-\nX\n0\n0\n-\nY").len(), 1);
         assert!(parse_violations("x\n-\nX\n0\n0").is_empty());
         assert!(parse_violations("-").is_empty());
+        // Found by the fuzzer: a name of control characters only is no name.
+        assert!(parse_violations("1\n-\n\u{12}\n0\n0").is_empty());
+        assert_eq!(parse_infection("Threat=\u{1}\u{2};"), None);
         assert!(parse_violations("").is_empty());
         assert_eq!(
             parse_violations("99999999999\n-\nX\n0\n0").len(),
@@ -266,6 +285,16 @@ mod tests {
             verdict_from_head(&only_violations).and_then(|v| v.threat_name().map(String::from)),
             Some("W32.X".into())
         );
+        // Flagged, but no readable name.
+        for flagged in [
+            &b"ICAP/1.0 200 OK\r\nX-Infection-Found: Type=0; Threat=\x01\x02;\r\nEncapsulated: res-hdr=0, res-body=19\r\n\r\nHTTP/1.1 200 OK\r\n\r\n0\r\n\r\n"[..],
+            b"ICAP/1.0 200 OK\r\nX-Violations-Found: 1\r\n\tonly\r\nEncapsulated: null-body=0\r\n\r\n",
+        ] {
+            assert_eq!(
+                verdict_from_head(&head(flagged)).as_ref().and_then(IcapVerdict::threat_name),
+                Some("unknown")
+            );
+        }
         let nothing = head(b"ICAP/1.0 200 OK\r\nEncapsulated: null-body=0\r\n\r\n");
         assert_eq!(
             verdict_from_head(&nothing),
