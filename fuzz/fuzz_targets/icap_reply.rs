@@ -13,9 +13,9 @@
 
 #![no_main]
 
+use icap::Options;
 use icap::reply::{Event, Limits, Reply, ReplyError, ReplyHead, ReplyParser, parse_replies};
 use icap::verdict::{parse_infection, parse_violations, verdict_from_echo, verdict_from_head};
-use icap::Options;
 use libfuzzer_sys::fuzz_target;
 
 const TINY: Limits = Limits {
@@ -105,7 +105,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, input)) = data.split_first() else {
         return;
     };
-    let limits = if flags & 1 == 1 { TINY } else { Limits::default() };
+    let limits = if flags & 1 == 1 {
+        TINY
+    } else {
+        Limits::default()
+    };
     let whole = parse_replies(input, limits);
     let pieces = in_pieces(input, limits, flags >> 1);
     match (&whole, &pieces) {

@@ -106,8 +106,38 @@ struct Idle {
 /// and whether it came from the idle list.
 struct Conn {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: RecvBuf,
     reused: bool,
+}
+
+/// Received bytes not yet parsed. Consumed bytes are skipped with an offset and only
+/// compacted before the next read: a reply of many tiny chunks must not cost a memmove
+/// of the whole buffer per chunk.
+#[derive(Default)]
+struct RecvBuf {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl RecvBuf {
+    fn pending(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.data.len());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start >= self.data.len()
+    }
+
+    async fn read_more<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> io::Result<usize> {
+        self.data.drain(..self.start);
+        self.start = 0;
+        self.data.reserve(16 * 1024);
+        rd.read_buf(&mut self.data).await
+    }
 }
 
 /// Where the request writer is, shared with the reply reader of the same exchange.
@@ -320,7 +350,7 @@ impl IcapClient {
                 if idle.since.elapsed() < self.inner.cfg.idle_timeout && looks_alive(&idle.stream) {
                     return Ok(Conn {
                         stream: idle.stream,
-                        buf: Vec::new(),
+                        buf: RecvBuf::default(),
                         reused: true,
                     });
                 }
@@ -343,7 +373,7 @@ impl IcapClient {
         let _ = stream.set_nodelay(true);
         Ok(Conn {
             stream,
-            buf: Vec::new(),
+            buf: RecvBuf::default(),
             reused: false,
         })
     }
@@ -597,22 +627,21 @@ async fn write_request<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
 /// Reads until the parser yields an event; EOF first is [`IcapError::Closed`].
 async fn read_event<R: AsyncRead + Unpin>(
     rd: &mut R,
-    buf: &mut Vec<u8>,
+    buf: &mut RecvBuf,
     parser: &mut ReplyParser,
 ) -> Result<Event, IcapError> {
     loop {
         let (used, event) = parser
-            .next(buf)
+            .next(buf.pending())
             .map_err(|e| IcapError::Protocol(e.to_string()))?;
-        buf.drain(..used);
+        buf.consume(used);
         if let Some(event) = event {
             return Ok(event);
         }
         if used > 0 {
             continue;
         }
-        buf.reserve(16 * 1024);
-        let n = rd.read_buf(buf).await.map_err(IcapError::Io)?;
+        let n = buf.read_more(rd).await.map_err(IcapError::Io)?;
         if n == 0 {
             return Err(IcapError::Closed);
         }
@@ -623,7 +652,7 @@ async fn read_event<R: AsyncRead + Unpin>(
 /// connection must then be closed).
 async fn drain<R: AsyncRead + Unpin>(
     rd: &mut R,
-    buf: &mut Vec<u8>,
+    buf: &mut RecvBuf,
     parser: &mut ReplyParser,
     max: u64,
 ) -> Result<bool, IcapError> {
@@ -646,7 +675,7 @@ async fn drain<R: AsyncRead + Unpin>(
 /// for an ICAP error status) and whether the reply was read to its end.
 async fn read_verdict<R: AsyncRead + Unpin>(
     rd: &mut R,
-    buf: &mut Vec<u8>,
+    buf: &mut RecvBuf,
     parser: &mut ReplyParser,
     go: &mut Option<oneshot::Sender<()>>,
     sent_len: u64,

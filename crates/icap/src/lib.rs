@@ -2,6 +2,25 @@
 //! virus_scan, used by Vigil's scan dispatcher for pool servers written
 //! `icap://host[:port]/service`.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), icap::IcapError> {
+//! use icap::{Config, IcapClient, IcapVerdict};
+//!
+//! let client = IcapClient::new("av.example", icap::ICAP_PORT, "avscan", Config::default());
+//! let options = client.options().await?; // also a health check
+//! println!("preview {:?}, ISTag {:?}", options.preview, options.istag);
+//! let file = tokio::fs::File::open("/vol/a/report.pdf").await.map_err(icap::IcapError::Source)?;
+//! let size = file.metadata().await.map_err(icap::IcapError::Source)?.len();
+//! let result = client.scan("vol/a/report.pdf", size, file).await?;
+//! match result.verdict {
+//!     IcapVerdict::Clean => {}
+//!     IcapVerdict::Infected { threat, .. } => println!("infected: {threat}"),
+//!     IcapVerdict::Modified { .. } => println!("blocked without a threat name"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Protocol subset
 //!
 //! * `OPTIONS`: `Methods`, `Preview`, `ISTag`, `Service`, `Allow: 204`,
@@ -32,6 +51,15 @@
 //!   bytes sent is clean (c-icap answers a zero-byte body that way instead of 204).
 //! * `4xx`/`5xx` → [`IcapError::Status`] (e.g. 404 for a wrong service name). Nothing
 //!   that goes wrong is ever reported as clean.
+//!
+//! # What the client cannot see
+//!
+//! A service that does not scan a file still answers 204 or an unmodified echo.
+//! c-icap's virus_scan does that past `virus_scan.MaxObjectSize` (5 MiB in Debian's
+//! configuration) and for content types missing from `virus_scan.ScanFileTypes`; pool
+//! servers must point at a service with `sizelimit=off&mode=simple` (Debian's `avscan`
+//! alias), which also stops c-icap from echoing data before its scan ends. The
+//! integration tests pin both behaviours down.
 //!
 //! # Bounds
 //!

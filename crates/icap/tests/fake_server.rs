@@ -466,3 +466,47 @@ async fn service_without_respmod_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An echo of the whole file in one-byte chunks (what a slow server relaying byte by
+/// byte looks like): clean, and parsed in linear time.
+#[tokio::test]
+async fn echo_in_tiny_chunks() {
+    const LEN: usize = 300_000;
+    let (port, _) = serve(|_, mut peer| async move {
+        while let Some(mut req) = peer.request_head().await {
+            if req.head.starts_with("OPTIONS") {
+                peer.send(OPTIONS_REPLY).await;
+                continue;
+            }
+            if peer.chunks(&mut req).await.is_none() {
+                return;
+            }
+            if !req.ieof {
+                peer.send(b"ICAP/1.0 100 Continue\r\n\r\n").await;
+                if peer.chunks(&mut req).await.is_none() {
+                    return;
+                }
+            }
+            let mut reply = b"ICAP/1.0 200 OK\r\nEncapsulated: res-hdr=0, res-body=19\r\n\r\nHTTP/1.1 200 OK\r\n\r\n".to_vec();
+            for &b in &req.body {
+                reply.extend_from_slice(b"1\r\n");
+                reply.push(b);
+                reply.extend_from_slice(b"\r\n");
+            }
+            reply.extend_from_slice(b"0\r\n\r\n");
+            peer.send(&reply).await;
+        }
+    })
+    .await;
+    let c = client(port, Config::default());
+    let start = Instant::now();
+    let r = c.scan_bytes("f", &vec![b'z'; LEN]).await.expect("scan");
+    assert_eq!(r.verdict, IcapVerdict::Clean);
+    let r = c.scan_bytes("f", &vec![b'z'; LEN - 1]).await.expect("scan");
+    assert!(r.verdict.is_clean());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
