@@ -171,6 +171,30 @@ pub(crate) struct Monitor {
     pub(crate) status: Arc<Mutex<ServerStatus>>,
     stop: watch::Sender<bool>,
     pub(crate) load: Arc<crate::dispatch::Load>,
+    /// For `icap://` servers: one client, so checks and scans share its connections.
+    pub(crate) icap: Option<icap::IcapClient>,
+}
+
+/// The ICAP client for an `icap://` address.
+fn icap_client(address: &ServerAddress, config: &ManagerConfig) -> Option<icap::IcapClient> {
+    match address {
+        ServerAddress::Icap {
+            host,
+            port,
+            service,
+        } => Some(icap::IcapClient::new(
+            &host.to_string(),
+            *port,
+            service,
+            icap::Config {
+                timeout: config.scan_timeout,
+                connect_timeout: config.timeout,
+                max_connections: config.per_server_scans,
+                ..icap::Config::default()
+            },
+        )),
+        _ => None,
+    }
 }
 
 /// Removed servers keep a disconnected record so an administrator sees why they went.
@@ -263,11 +287,17 @@ impl Manager {
                 last_error: None,
             }));
             let (stop, stopped) = watch::channel(false);
+            let icap = key
+                .1
+                .parse::<ServerAddress>()
+                .ok()
+                .and_then(|a| icap_client(&a, &self.config));
             tokio::spawn(monitor(
                 key.1.clone(),
                 Arc::clone(&status),
                 self.config.clone(),
                 Arc::clone(&self.sink),
+                icap.clone(),
                 stopped,
             ));
             monitors.insert(
@@ -276,6 +306,7 @@ impl Manager {
                     status,
                     stop,
                     load: Arc::new(crate::dispatch::Load::new(self.config.per_server_scans)),
+                    icap,
                 },
             );
         }
@@ -345,15 +376,17 @@ async fn monitor(
     status: Arc<Mutex<ServerStatus>>,
     config: ManagerConfig,
     sink: Arc<dyn EventSink>,
+    icap: Option<icap::IcapClient>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let address = server.parse::<ServerAddress>();
     let mut backoff = config.backoff_min;
     let mut first = true;
     loop {
-        let outcome = match &address {
-            Ok(a) => check(a, &config).await,
-            Err(e) => Err(CheckError {
+        let outcome = match (&address, &icap) {
+            (Ok(a), Some(client)) => check_icap(a, client).await,
+            (Ok(a), None) => check(a, &config).await,
+            (Err(e), _) => Err(CheckError {
                 reason: DisconnectReason::Unknown,
                 detail: e.to_string(),
             }),
@@ -448,8 +481,8 @@ async fn resolve(host: &Host, port: u16) -> io::Result<SocketAddr> {
 async fn check(address: &ServerAddress, config: &ManagerConfig) -> Result<Identity, CheckError> {
     let Some(endpoint) = clamd_endpoint(address).await.map_err(CheckError::io)? else {
         return Err(CheckError {
-            reason: DisconnectReason::Unknown,
-            detail: "ICAP servers are not health-checked yet".to_string(),
+            reason: DisconnectReason::InvalidProtocolMsg,
+            detail: "an ICAP address was checked as clamd".to_string(),
         });
     };
     let ip = match &endpoint {
@@ -472,6 +505,75 @@ async fn check(address: &ServerAddress, config: &ManagerConfig) -> Result<Identi
         version,
         stats,
     })
+}
+
+/// An ICAP server's check: OPTIONS, sent fresh each time. `vendor`/`version` come from
+/// its `Service` header (`C-ICAP/0.5.10 server - Clamav/Antivirus service`), with the
+/// `ISTag`, which changes with the virus database, appended to the version.
+async fn check_icap(
+    address: &ServerAddress,
+    client: &icap::IcapClient,
+) -> Result<Identity, CheckError> {
+    let options = client.options().await.map_err(|e| CheckError {
+        reason: icap_reason(&e),
+        detail: e.to_string(),
+    })?;
+    if !options.supports_respmod() {
+        return Err(CheckError {
+            reason: DisconnectReason::InvalidProtocolMsg,
+            detail: format!("the ICAP service {} does not offer RESPMOD", client.uri()),
+        });
+    }
+    let (vendor, version) = match options.service.as_deref() {
+        Some(service) => {
+            let product = service.split_whitespace().next().unwrap_or(service);
+            match product.split_once('/') {
+                Some((v, ver)) => (Some(v.to_string()), Some(ver.to_string())),
+                None => (Some(product.to_string()), None),
+            }
+        }
+        None => (None, None),
+    };
+    let version = match (version, options.istag.as_deref()) {
+        (Some(v), Some(tag)) => Some(format!("{v} (ISTag {tag})")),
+        (None, Some(tag)) => Some(format!("ISTag {tag}")),
+        (v, None) => v,
+    };
+    let ip = match address.host() {
+        Some(Host::Ip(ip)) => ip.to_string(),
+        Some(Host::Name(name)) => match address.port() {
+            Some(port) => resolve(&Host::Name(name.clone()), port)
+                .await
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|_| name.clone()),
+            None => name.clone(),
+        },
+        None => address.to_string(),
+    };
+    let mut stats = vec![format!("uri={}", client.uri())];
+    stats.extend(options.methods.iter().map(|m| format!("method={m}")));
+    if let Some(p) = options.preview {
+        stats.push(format!("preview={p}"));
+    }
+    Ok(Identity {
+        ip,
+        vendor,
+        version,
+        stats,
+    })
+}
+
+pub(crate) fn icap_reason(e: &icap::IcapError) -> DisconnectReason {
+    match e {
+        icap::IcapError::Connect { .. } | icap::IcapError::Closed | icap::IcapError::Io(_) => {
+            DisconnectReason::RemoteClosed
+        }
+        icap::IcapError::Timeout(_) => DisconnectReason::InactiveConnection,
+        icap::IcapError::Protocol(_) | icap::IcapError::Status { .. } => {
+            DisconnectReason::InvalidProtocolMsg
+        }
+        icap::IcapError::Source(_) => DisconnectReason::Unknown,
+    }
 }
 
 /// `ClamAV 1.4.6/27123/Sun Nov 22 08:22:01 2026` → (`ClamAV`, `1.4.6/27123`): the

@@ -5,47 +5,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
-use common::{Daemon, EICAR, Vigil, free_port, require_tool};
-
-const MODULES_DIR: &str = "/usr/lib/x86_64-linux-gnu/c_icap";
-
-fn cicap_conf(dir: &Path, port: u16, socket: &Path) -> String {
-    assert!(
-        Path::new(MODULES_DIR).join("clamd_mod.so").exists(),
-        "libc-icap-mod-virus-scan is not installed; run scripts/install-test-deps.sh"
-    );
-    let d = dir.display();
-    format!(
-        "PidFile {d}/c-icap.pid
-CommandsSocket {d}/c-icap.ctl
-Port 127.0.0.1:{port}
-StartServers 1
-MaxServers 1
-ThreadsPerChild 4
-MinSpareThreads 1
-MaxSpareThreads 4
-TmpDir {d}
-ServerLog {d}/server.log
-AccessLog {d}/access.log
-DebugLevel 3
-ModulesDir {MODULES_DIR}
-ServicesDir {MODULES_DIR}
-TemplateDir /usr/share/c_icap/templates/
-TemplateDefaultLanguage en
-LoadMagicFile /etc/c-icap/c-icap.magic
-Module common clamd_mod.so
-clamd_mod.ClamdSocket {socket}
-Service virus_scan virus_scan.so
-virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE
-virus_scan.DefaultEngine clamd
-",
-        socket = socket.display()
-    )
-}
+use common::{EICAR, Vigil, start_cicap};
 
 /// Sends one RESPMOD carrying `body` as an HTTP response and returns the ICAP reply.
 fn respmod(port: u16, body: &[u8]) -> String {
@@ -83,24 +46,6 @@ fn respmod(port: u16, body: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(&reply).into_owned()
-}
-
-fn start_cicap(vigil: &Vigil) -> (Daemon, u16, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let conf = dir.path().join("c-icap.conf");
-    std::fs::write(&conf, cicap_conf(dir.path(), port, &vigil.socket)).expect("c-icap.conf");
-    let child = Command::new(require_tool("c-icap"))
-        .arg("-N")
-        .arg("-f")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn c-icap");
-    let mut daemon = Daemon(child);
-    daemon.wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), "c-icap");
-    (daemon, port, dir)
 }
 
 #[test]

@@ -243,3 +243,55 @@ async fn no_server_means_an_error_and_an_event_never_clean() {
         vec![ScanEventKind::ScanFailed, ScanEventKind::ScanInternalError]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icap_servers_are_checked_and_scan_through_respmod() {
+    let vigil = Vigil::start();
+    let (cicap, port, _dir) = common::start_cicap(&vigil);
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    let server = format!("icap://127.0.0.1:{port}/avscan");
+    m.apply(&Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        assignments: vec![assignment(server.clone(), Role::Primary)],
+    });
+    wait_for("c-icap connected", || connected(&m, &server)).await;
+    let status = m
+        .statuses()
+        .into_iter()
+        .find(|s| s.server == server)
+        .unwrap();
+    assert_eq!(status.ip, "127.0.0.1");
+    assert_eq!(status.vendor.as_deref(), Some("C-ICAP"), "{status:?}");
+    assert!(
+        status
+            .version
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ISTag"),
+        "{status:?}"
+    );
+    assert!(
+        status.extended_stats.iter().any(|l| l == "method=RESPMOD"),
+        "{status:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let set = files(dir.path(), 20);
+    assert_eq!(scan_all(&m, &set).await, (20, 0));
+    // A file past c-icap's preview, infected at its end.
+    let big = dir.path().join("big.bin");
+    let mut body = vec![b'a'; 3 * 1024 * 1024];
+    body.extend_from_slice(EICAR);
+    std::fs::write(&big, &body).unwrap();
+    let scanned = m.scan(SVM, &big, "/big.bin").await.unwrap();
+    assert!(
+        matches!(scanned.verdict, Verdict::Infected(_)),
+        "{scanned:?}"
+    );
+
+    drop(cicap);
+    wait_for("c-icap disconnected", || !connected(&m, &server)).await;
+    let err = m.scan(SVM, &set[1].0, "/f1.bin").await.unwrap_err();
+    assert_eq!(err, scan::dispatch::ScanError::NoServer);
+}

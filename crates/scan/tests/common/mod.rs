@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -429,4 +429,63 @@ pub fn open_fd_targets() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+// ---- c-icap ----
+
+pub const MODULES_DIR: &str = "/usr/lib/x86_64-linux-gnu/c_icap";
+
+pub fn cicap_conf(dir: &Path, port: u16, socket: &Path) -> String {
+    assert!(
+        Path::new(MODULES_DIR).join("clamd_mod.so").exists(),
+        "libc-icap-mod-virus-scan is not installed; run scripts/install-test-deps.sh"
+    );
+    let d = dir.display();
+    format!(
+        "PidFile {d}/c-icap.pid
+CommandsSocket {d}/c-icap.ctl
+Port 127.0.0.1:{port}
+StartServers 1
+MaxServers 1
+ThreadsPerChild 4
+MinSpareThreads 1
+MaxSpareThreads 4
+TmpDir {d}
+ServerLog {d}/server.log
+AccessLog {d}/access.log
+DebugLevel 3
+ModulesDir {MODULES_DIR}
+ServicesDir {MODULES_DIR}
+TemplateDir /usr/share/c_icap/templates/
+TemplateDefaultLanguage en
+LoadMagicFile /etc/c-icap/c-icap.magic
+Module common clamd_mod.so
+clamd_mod.ClamdSocket {socket}
+Service virus_scan virus_scan.so
+virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE
+virus_scan.DefaultEngine clamd
+ServiceAlias avscan virus_scan?allow204=on&sizelimit=off&mode=simple
+",
+        socket = socket.display()
+    )
+}
+
+/// Real c-icap with virus_scan whose clamd_mod uses Vigil's socket, on a loopback port.
+/// Services: `virus_scan` and `avscan` (no size limit, as Debian defines it).
+pub fn start_cicap(vigil: &Vigil) -> (Daemon, u16, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = dir.path().join("c-icap.conf");
+    std::fs::write(&conf, cicap_conf(dir.path(), port, &vigil.socket)).expect("c-icap.conf");
+    let child = Command::new(require_tool("c-icap"))
+        .arg("-N")
+        .arg("-f")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn c-icap");
+    let mut daemon = Daemon(child);
+    daemon.wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), "c-icap");
+    (daemon, port, dir)
 }
