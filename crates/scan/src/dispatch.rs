@@ -19,6 +19,7 @@ use clamd::reply::{ParsedReply, Status};
 use tokio::sync::Semaphore;
 use vscan::address::ServerAddress;
 
+use crate::cache::{FileId, ScanCache};
 use crate::remote::{Manager, Role, clamd_endpoint, lock};
 use crate::{Engine, Mode, Pool, Verdict};
 
@@ -126,6 +127,15 @@ impl Manager {
         *lock(&self.local) = Some(Arc::new(local));
     }
 
+    /// Keeps clean verdicts in `cache` (see [`crate::cache`]).
+    pub fn set_cache(&self, cache: Arc<ScanCache>) {
+        *lock(&self.cache) = Some(cache);
+    }
+
+    pub fn cache(&self) -> Option<Arc<ScanCache>> {
+        lock(&self.cache).clone()
+    }
+
     /// Scans served by each (SVM, server) so far, for tests and diagnostics.
     pub fn served(&self) -> Vec<(String, String, usize)> {
         lock(&self.monitors)
@@ -182,18 +192,37 @@ impl Manager {
         file_path: &str,
     ) -> Result<Scanned, ScanError> {
         // A file that cannot be opened is not a server's fault: no failover for it.
-        if let Err(e) = std::fs::File::open(path) {
-            let error = ScanError::Unreadable(e.to_string());
-            self.report(
-                ScanEventKind::ScanInternalError,
-                svm,
-                file_path,
-                None,
-                error.to_string(),
-            );
-            return Err(error);
-        }
+        let opened = std::fs::File::open(path).and_then(|f| f.metadata());
+        let meta = match opened {
+            Ok(meta) => meta,
+            Err(e) => {
+                let error = ScanError::Unreadable(e.to_string());
+                self.report(
+                    ScanEventKind::ScanInternalError,
+                    svm,
+                    file_path,
+                    None,
+                    error.to_string(),
+                );
+                return Err(error);
+            }
+        };
         let candidates = self.candidates(svm);
+        let cache = lock(&self.cache).clone();
+        let generation = lock(&self.generations).get(svm).copied().unwrap_or(0);
+        let engine = engine_tag(&candidates);
+        let file = FileId::of(&meta);
+        if let Some(cache) = &cache
+            && !candidates.is_empty()
+            && cache.is_clean(svm, &file, &engine, generation)
+        {
+            return Ok(Scanned {
+                verdict: Verdict::Clean,
+                server: CACHE.to_string(),
+                vendor: None,
+                version: None,
+            });
+        }
         let mut error = ScanError::NoServer;
         // One retry on another server, so one dead server costs at most one timeout.
         for c in candidates.iter().take(2) {
@@ -207,6 +236,11 @@ impl Manager {
             match attempt {
                 Ok(Ok(verdict)) => {
                     c.load.served.fetch_add(1, Ordering::Relaxed);
+                    if verdict.is_clean()
+                        && let Some(cache) = &cache
+                    {
+                        cache.insert_clean(svm, &file, &engine, generation);
+                    }
                     let kind = match &verdict {
                         Verdict::Infected(_) | Verdict::LimitExceeded(_) => {
                             Some(ScanEventKind::FileInfected)
@@ -308,6 +342,27 @@ impl Manager {
         };
         Ok(reply_verdict(reply))
     }
+}
+
+/// The `server` of a verdict that came from the scan cache.
+pub const CACHE: &str = "cache";
+
+/// What a cached clean verdict must have been made with: the versions of every server
+/// that could scan now, so an update on any of them invalidates it.
+fn engine_tag(candidates: &[Candidate]) -> String {
+    let mut versions: Vec<String> = candidates
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.vendor.as_deref().unwrap_or("?"),
+                c.version.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions.join("; ")
 }
 
 /// RESPMOD of the file. A response the server modified without naming a threat (a

@@ -7,6 +7,7 @@
 //! - [`server`]: `vigil scanner`, speaking clamd's protocol on TCP and a unix socket.
 //! - [`remote`]: the scan servers that scanner pools name: health checks and status.
 
+pub mod cache;
 pub mod dispatch;
 pub mod engine;
 pub mod hashdb;

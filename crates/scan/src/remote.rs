@@ -52,6 +52,8 @@ pub struct Assignment {
 pub struct Desired {
     pub enabled_svms: HashSet<String>,
     pub assignments: Vec<Assignment>,
+    /// Each SVM's cache generation; a new one (`cache_clear`) drops its cached verdicts.
+    pub cache_generations: HashMap<String, u64>,
 }
 
 /// ONTAP's `disconnected_reason` values that Vigil can observe.
@@ -207,6 +209,8 @@ pub struct Manager {
     tombstones: Mutex<HashMap<Key, ServerStatus>>,
     /// The embedded scanner, called in-process for the addresses it listens on.
     pub(crate) local: Mutex<Option<Arc<crate::dispatch::Local>>>,
+    pub(crate) cache: Mutex<Option<Arc<crate::cache::ScanCache>>>,
+    pub(crate) generations: Mutex<HashMap<String, u64>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,11 +225,25 @@ impl Manager {
             monitors: Mutex::new(HashMap::new()),
             tombstones: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
+            cache: Mutex::new(None),
+            generations: Mutex::new(HashMap::new()),
         })
     }
 
     /// Makes the running monitors match `desired`. Must run inside a tokio runtime.
     pub fn apply(&self, desired: &Desired) {
+        {
+            let cache = lock(&self.cache).clone();
+            let mut generations = lock(&self.generations);
+            for (svm, generation) in &desired.cache_generations {
+                let previous = generations.insert(svm.clone(), *generation);
+                if previous.is_some_and(|p| p != *generation)
+                    && let Some(cache) = &cache
+                {
+                    cache.clear_svm(svm);
+                }
+            }
+        }
         // A server named by two pools of one SVM serves in the better role.
         let mut wanted: HashMap<Key, Role> = HashMap::new();
         for a in &desired.assignments {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{EICAR, RealClamd, Vigil};
 use scan::Verdict;
+use scan::cache::ScanCache;
 use scan::dispatch::{ScanEvent, ScanEventKind};
 use scan::remote::{
     Assignment, Desired, EventSink, Manager, ManagerConfig, Role, ServerEvent, ServerEventKind,
@@ -127,6 +128,7 @@ async fn failover_between_primaries_and_to_the_secondary_and_back() {
     let secondary = format!("unix://{}", vigil.socket.display());
     m.apply(&Desired {
         enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: Default::default(),
         assignments: vec![
             assignment(tcp.clone(), Role::Primary),
             assignment(unix.clone(), Role::Primary),
@@ -213,6 +215,7 @@ async fn no_server_means_an_error_and_an_event_never_clean() {
     let dead = format!("127.0.0.1:{}", common::free_port());
     m.apply(&Desired {
         enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: Default::default(),
         assignments: vec![assignment(dead.clone(), Role::Primary)],
     });
     let dir = tempfile::tempdir().unwrap();
@@ -253,6 +256,7 @@ async fn icap_servers_are_checked_and_scan_through_respmod() {
     let server = format!("icap://127.0.0.1:{port}/avscan");
     m.apply(&Desired {
         enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: Default::default(),
         assignments: vec![assignment(server.clone(), Role::Primary)],
     });
     wait_for("c-icap connected", || connected(&m, &server)).await;
@@ -294,4 +298,101 @@ async fn icap_servers_are_checked_and_scan_through_respmod() {
     wait_for("c-icap disconnected", || !connected(&m, &server)).await;
     let err = m.scan(SVM, &set[1].0, "/f1.bin").await.unwrap_err();
     assert_eq!(err, scan::dispatch::ScanError::NoServer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_skips_unchanged_files_until_touched_reloaded_or_cleared() {
+    let rules = tempfile::tempdir().unwrap();
+    let rules_dir = rules.path().to_path_buf();
+    let vigil = Vigil::start_with(|a| a.rules_dir = Some(rules_dir));
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_file = cache_dir.path().join("scan-cache");
+    m.set_cache(Arc::new(ScanCache::open(1000, Some(cache_file.clone()))));
+    let server = format!("unix://{}", vigil.socket.display());
+    let desired = |generation: u64| Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: [(SVM.to_string(), generation)].into(),
+        assignments: vec![assignment(server.clone(), Role::Primary)],
+    };
+    m.apply(&desired(0));
+    wait_for("scanner connected", || connected(&m, &server)).await;
+    let served = || {
+        m.served()
+            .into_iter()
+            .find(|(_, s, _)| *s == server)
+            .map_or(0, |(_, _, n)| n)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.txt");
+    std::fs::write(&file, b"an ordinary document").unwrap();
+    let infected = dir.path().join("eicar.com");
+    std::fs::write(&infected, EICAR).unwrap();
+    let scan = |p: PathBuf| {
+        let m = Arc::clone(&m);
+        async move { m.scan(SVM, &p, "/f").await.unwrap() }
+    };
+
+    assert_eq!(scan(file.clone()).await.verdict, Verdict::Clean);
+    assert_eq!(served(), 1);
+    let again = scan(file.clone()).await;
+    assert_eq!(
+        (again.verdict, again.server.as_str()),
+        (Verdict::Clean, scan::dispatch::CACHE)
+    );
+    assert_eq!(served(), 1, "an unchanged file must not reach the server");
+    // Detections are never cached.
+    for _ in 0..2 {
+        assert!(matches!(
+            scan(infected.clone()).await.verdict,
+            Verdict::Infected(_)
+        ));
+    }
+    assert_eq!(served(), 3);
+
+    // touch: new mtime/ctime, rescanned
+    let f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    scan(file.clone()).await;
+    assert_eq!(served(), 4);
+    scan(file.clone()).await;
+    assert_eq!(served(), 4);
+
+    // cache_clear: a new generation, rescanned
+    m.apply(&desired(1));
+    scan(file.clone()).await;
+    assert_eq!(served(), 5);
+    scan(file.clone()).await;
+    assert_eq!(served(), 5);
+
+    // rules reload: the scanner's version changes, rescanned once the monitor sees it
+    let before = m.statuses()[0].version.clone();
+    let rule = rules.path().join("extra.yar");
+    std::fs::write(
+        &rule,
+        "rule Extra_Test { strings: $a = \"vigil-extra-marker\" condition: $a }\n",
+    )
+    .unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(100);
+    std::fs::File::options()
+        .write(true)
+        .open(&rule)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    vigil.engine.reload().unwrap();
+    wait_for("new rules version seen", || {
+        m.statuses()[0].version != before
+    })
+    .await;
+    scan(file.clone()).await;
+    assert_eq!(served(), 6);
+
+    // the cache file keeps entries across a restart of the manager
+    m.cache().unwrap().save().unwrap();
+    let reopened = ScanCache::open(1000, Some(cache_file));
+    assert_eq!(reopened.len(), 1);
 }

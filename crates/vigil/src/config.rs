@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Days Vscan events are kept (30).
     #[arg(long, env = "VIGIL_VSCAN_EVENTS_MAX_AGE_DAYS")]
     pub vscan_events_max_age_days: Option<u64>,
+    /// Clean verdicts the scan cache keeps (1000000).
+    #[arg(long, env = "VIGIL_SCAN_CACHE_ENTRIES")]
+    pub scan_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +86,7 @@ pub struct Config {
     pub vscan_check_interval: Duration,
     pub vscan_events_max: u64,
     pub vscan_events_max_age: Duration,
+    pub scan_cache_entries: usize,
 }
 
 impl ServeArgs {
@@ -153,6 +157,10 @@ impl ServeArgs {
         Ok(Config {
             scanner,
             vscan_check_interval: Duration::from_millis(check_ms),
+            scan_cache_entries: self
+                .scan_cache_entries
+                .or(file.scan_cache_entries)
+                .unwrap_or(1_000_000),
             vscan_events_max: self
                 .vscan_events_max
                 .or(file.vscan_events_max)

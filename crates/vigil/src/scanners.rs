@@ -184,7 +184,14 @@ pub fn desired(snapshot: &Snapshot, data_svms: &[String]) -> Desired {
     let mut out = Desired {
         enabled_svms: HashSet::new(),
         assignments: Vec::new(),
+        cache_generations: HashMap::new(),
     };
+    for svm in data_svms {
+        let generation = snapshot.state_doc(svm)["cache_generation"]
+            .as_u64()
+            .unwrap_or(0);
+        out.cache_generations.insert(svm.clone(), generation);
+    }
     for svm in data_svms.iter().filter(|s| snapshot.enabled(s)) {
         out.enabled_svms.insert(svm.clone());
         for pool in snapshot.pools(svm) {
@@ -219,19 +226,38 @@ pub fn start(state: &Arc<State>, events: mpsc::UnboundedReceiver<Event>) {
     let state = Arc::clone(state);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut rounds: u64 = 0;
         loop {
             tick.tick().await;
             reconcile(&state);
+            rounds += 1;
+            if rounds.is_multiple_of(6) {
+                save_cache(&state);
+            }
         }
     });
 }
 
-pub fn manager(state_config: &crate::config::Config, log: Arc<EventLog>) -> Arc<Manager> {
-    Manager::new(
+/// Saves the scan cache (every 30 s and at shutdown) so a restart keeps it.
+pub fn save_cache(state: &State) {
+    if let Some(cache) = state.scanners.cache()
+        && let Err(e) = cache.save()
+    {
+        tracing::warn!(error = %e, "cannot save the scan cache");
+    }
+}
+
+pub fn manager(config: &crate::config::Config, log: Arc<EventLog>) -> Arc<Manager> {
+    let manager = Manager::new(
         scan::remote::ManagerConfig {
-            check_interval: state_config.vscan_check_interval,
+            check_interval: config.vscan_check_interval,
             ..Default::default()
         },
         log,
-    )
+    );
+    manager.set_cache(Arc::new(scan::cache::ScanCache::open(
+        config.scan_cache_entries,
+        Some(config.data_dir.join("scan-cache")),
+    )));
+    manager
 }

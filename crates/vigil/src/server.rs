@@ -94,6 +94,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    crate::scanners::save_cache(&state);
+    state.scanners.shutdown();
     tracing::info!("stopped");
     Ok(())
 }
