@@ -151,6 +151,24 @@ def test_server_status_and_events_follow_real_clamd(watching_server, clamds):
                                                 fields="consecutive_occurrence_count"))[0].consecutive_occurrence_count == 2,
              "the repeated connect folded into one event with count 2")
 
+    # newest first by default; paging one record at a time (offset next links) and the
+    # indexed filters give the same events as one unfiltered read
+    everything = list(VscanEvent.get_collection(svm, fields="type,event_time,server"))
+    times = [e.event_time for e in everything]
+    assert times == sorted(times, reverse=True)
+    raw_pages, href = [], f"/api/protocols/vscan/{svm}/events?max_records=1&fields=event_time"
+    while href:
+        page = raw.get(href).json()
+        raw_pages += page["records"]
+        href = page["_links"].get("next", {}).get("href")
+    assert len(raw_pages) == len(everything)
+    oldest_first = list(VscanEvent.get_collection(svm, order_by="event_time asc", type="scanner_connected|scanner_disconnected"))
+    expected = [e for e in reversed(everything) if e.type in ("scanner_connected", "scanner_disconnected")]
+    assert [e.event_time for e in oldest_first] == [e.event_time for e in expected]
+    since = everything[len(everything) // 2].event_time.isoformat()
+    later = list(VscanEvent.get_collection(svm, event_time=f">={since}"))
+    assert len(later) == len([e for e in everything if e.event_time >= everything[len(everything) // 2].event_time])
+
     # configuration changes apply live: removing the secondary's server, then disabling Vscan
     pool = VscanScannerPool(svm, name="sec")
     pool.servers = [f"unix://{primary.socket}"]

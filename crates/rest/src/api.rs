@@ -16,7 +16,7 @@ use crate::fields::Selection;
 use crate::jobs::{Jobs, is_terminal, job_link};
 use crate::query::{Filter, OrderKey, compare_records, parse_order_by};
 use crate::resource::{
-    Created, Ctx, Keys, Method, Params, Principal, Resource, Role, VsadminAccess, Work,
+    Created, Ctx, Keys, ListHints, Method, Params, Principal, Resource, Role, VsadminAccess, Work,
 };
 use crate::response::{HAL_JSON, encode_key, json_response_as, strip_links};
 use crate::schema::WriteOp;
@@ -411,8 +411,21 @@ impl Api {
 
     /// Records under the path keys that the caller may see, before query filters.
     async fn visible(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Vec<Value>> {
+        self.visible_hinted(ctx, route, keys, None).await
+    }
+
+    async fn visible_hinted(
+        &self,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+        hints: Option<&ListHints<'_>>,
+    ) -> ApiResult<Vec<Value>> {
         let def = route.resource.def();
-        let mut records = route.resource.list(ctx, keys).await?;
+        let mut records = match hints {
+            Some(h) => route.resource.list_hinted(ctx, keys, h).await?,
+            None => route.resource.list(ctx, keys).await?,
+        };
         records.retain(|r| {
             keys.iter()
                 .all(|(k, v)| v == "*" || lookup(r, k).as_deref() == Some(v.as_str()))
@@ -475,6 +488,9 @@ impl Api {
         match req.param("order_by").or_else(|| req.param("$orderBy")) {
             Some(v) => Ok((parse_order_by(v, schema)?, true)),
             None => {
+                if let Some(default) = route.resource.def().default_order {
+                    return Ok((parse_order_by(default, schema)?, true));
+                }
                 let keys = key_paths(route).join(",");
                 Ok((
                     if keys.is_empty() {
@@ -528,7 +544,13 @@ impl Api {
             selection.add(&p);
         }
 
-        let mut records = self.visible(ctx, route, keys).await?;
+        let paged_by_key = req.query.iter().any(|(k, _)| k.starts_with("start."));
+        let hints = ListHints {
+            filters: &filters,
+            order: &order,
+            window: (!paged_by_key).then(|| offset.saturating_add(max_records).saturating_add(1)),
+        };
+        let mut records = self.visible_hinted(ctx, route, keys, Some(&hints)).await?;
         records.retain(|r| filters.iter().all(|f| f.matches(r)));
         records.sort_by(|a, b| compare_records(a, b, &order));
 

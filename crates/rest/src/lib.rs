@@ -16,6 +16,7 @@ pub use api::{Api, Authenticator};
 pub use error::{ApiError, ApiResult, Code};
 pub use jobs::Jobs;
 pub use resource::{
-    Created, Ctx, Keys, Method, Params, Principal, Resource, ResourceDef, Role, VsadminAccess, Work,
+    Created, Ctx, Keys, ListHints, Method, Params, Principal, Resource, ResourceDef, Role,
+    VsadminAccess, Work,
 };
 pub use schema::Schema;

@@ -76,6 +76,35 @@ impl Filter {
         })
     }
 
+    /// The values this filter accepts, when it is only plain equalities
+    /// (`type=a|b`): what a resource can hand to an index.
+    pub fn exact_values(&self) -> Option<Vec<String>> {
+        self.alternatives
+            .iter()
+            .map(|t| match t {
+                Term::Pattern(pieces) => match pieces.as_slice() {
+                    [Piece::Lit(v)] => Some(v.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The bounds of a single range term (`>x`, `<=y`, `x..y`): (lower, upper), each
+    /// with whether it is inclusive.
+    #[allow(clippy::type_complexity)]
+    pub fn range(&self) -> Option<(Option<(String, bool)>, Option<(String, bool)>)> {
+        match self.alternatives.as_slice() {
+            [Term::Gt(v)] => Some((Some((v.clone(), false)), None)),
+            [Term::Ge(v)] => Some((Some((v.clone(), true)), None)),
+            [Term::Lt(v)] => Some((None, Some((v.clone(), false)))),
+            [Term::Le(v)] => Some((None, Some((v.clone(), true)))),
+            [Term::Range(a, b)] => Some((Some((a.clone(), true)), Some((b.clone(), true)))),
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, record: &Value) -> bool {
         let mut values = Vec::new();
         collect(
@@ -403,7 +432,8 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
+/// A date-time operand as filters read it (RFC 3339, or `YYYY-MM-DD` at midnight UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }

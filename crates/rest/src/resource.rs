@@ -82,6 +82,9 @@ pub struct ResourceDef {
     pub params: &'static [(Method, &'static str)],
     /// A PATCH may carry an empty body when one of these parameters is given.
     pub patch_actions: &'static [&'static str],
+    /// `order_by` applied when the request gives none, for collections without a
+    /// unique key (events); paging then continues by offset.
+    pub default_order: Option<&'static str>,
 }
 
 impl ResourceDef {
@@ -98,6 +101,7 @@ impl ResourceDef {
             vsadmin: VsadminAccess::None,
             params: &[],
             patch_actions: &[],
+            default_order: None,
         }
     }
 
@@ -128,6 +132,18 @@ pub struct Created {
     pub work: Work,
 }
 
+/// What a collection GET asks for, so a resource with many records (an events table)
+/// can narrow its lookup. The core still applies filters, order and paging itself: a
+/// resource may return more records than asked, never fewer.
+pub struct ListHints<'a> {
+    pub filters: &'a [crate::query::Filter],
+    pub order: &'a [crate::query::OrderKey],
+    /// The records from the start of the filtered, ordered result that the page needs
+    /// (offset + max_records + 1). Only a resource that applies every filter and the
+    /// order exactly may stop there; `None` when the request pages by key.
+    pub window: Option<usize>,
+}
+
 #[async_trait]
 pub trait Resource: Send + Sync + 'static {
     fn def(&self) -> &ResourceDef;
@@ -136,6 +152,16 @@ pub trait Resource: Send + Sync + 'static {
     /// filters, sorts, pages, projects and adds `_links.self`; a resource may use
     /// `keys` to narrow its own lookup.
     async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>>;
+
+    /// [`list`](Self::list) for a collection GET, with what the query asks for.
+    async fn list_hinted(
+        &self,
+        ctx: &Ctx,
+        keys: &Keys,
+        _hints: &ListHints<'_>,
+    ) -> ApiResult<Vec<Value>> {
+        self.list(ctx, keys).await
+    }
 
     /// The error for an instance path whose lookup found nothing; `None` keeps the
     /// generic 404 (code 4). For resources whose absence has its own ONTAP code.

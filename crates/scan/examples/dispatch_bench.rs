@@ -77,7 +77,9 @@ where
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
-                let Some(path) = next else { return anyhow::Ok(()) };
+                let Some(path) = next else {
+                    return anyhow::Ok(());
+                };
                 f(path).await?;
             }
         }));
@@ -91,7 +93,11 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let work = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench/out/dispatch".into()));
+    let work = PathBuf::from(
+        args.get(1)
+            .cloned()
+            .unwrap_or_else(|| "bench/out/dispatch".into()),
+    );
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4000);
     let concurrency: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(16);
     let _ = std::fs::remove_dir_all(&work);
@@ -99,7 +105,9 @@ async fn main() -> anyhow::Result<()> {
     let files: Vec<PathBuf> = (0..n)
         .map(|i| {
             let path = work.join("files").join(format!("f{i:06}.bin"));
-            let body: Vec<u8> = (0..4096u32).map(|b| (b.wrapping_mul(31).wrapping_add(i as u32) % 251) as u8).collect();
+            let body: Vec<u8> = (0..4096u32)
+                .map(|b| (b.wrapping_mul(31).wrapping_add(i as u32) % 251) as u8)
+                .collect();
             std::fs::write(&path, body).map(|_| path)
         })
         .collect::<Result<_, _>>()?;
@@ -114,7 +122,10 @@ async fn main() -> anyhow::Result<()> {
             async move {
                 let file = std::fs::File::open(&p)?;
                 let reply = client.fildes(file.as_fd()).await?;
-                anyhow::ensure!(reply.status == clamd::reply::Status::Ok, "unexpected {reply:?}");
+                anyhow::ensure!(
+                    reply.status == clamd::reply::Status::Ok,
+                    "unexpected {reply:?}"
+                );
                 Ok(())
             }
         })
@@ -180,9 +191,17 @@ async fn main() -> anyhow::Result<()> {
         .await?
     };
     println!("files: {n} x 4 KiB, concurrency {concurrency}, clamd FILDES over a unix socket");
-    println!("direct to clamd A:           {direct:>10.0} files/s (again at the end: {direct_again:.0})");
-    println!("Vigil dispatcher, 1 clamd:   {one:>10.0} files/s  ratio {:.2}x", one / direct);
-    println!("Vigil dispatcher, 2 clamd:   {two:>10.0} files/s  ratio {:.2}x", two / direct);
+    println!(
+        "direct to clamd A:           {direct:>10.0} files/s (again at the end: {direct_again:.0})"
+    );
+    println!(
+        "Vigil dispatcher, 1 clamd:   {one:>10.0} files/s  ratio {:.2}x",
+        one / direct
+    );
+    println!(
+        "Vigil dispatcher, 2 clamd:   {two:>10.0} files/s  ratio {:.2}x",
+        two / direct
+    );
     drop((a, b));
     let _ = std::fs::remove_dir_all(&work);
     Ok(())

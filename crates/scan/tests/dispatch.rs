@@ -396,3 +396,42 @@ async fn cache_skips_unchanged_files_until_touched_reloaded_or_cleared() {
     let reopened = ScanCache::open(1000, Some(cache_file));
     assert_eq!(reopened.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_scanner_is_called_in_process() {
+    // The pool names a real clamd's socket, registered as the embedded scanner's own
+    // address: checks go to clamd, scans must not. The detection name tells who scanned
+    // (Vigil's engine says Vigil.Test.EICAR, clamd Test.EICAR-1.UNOFFICIAL).
+    let clamd = RealClamd::start();
+    let vigil = Vigil::start();
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    let address: vscan::address::ServerAddress = format!("unix://{}", clamd.socket.display())
+        .parse()
+        .unwrap();
+    m.set_local(scan::dispatch::Local {
+        engine: Arc::clone(&vigil.engine),
+        pool: scan::Pool::start(Arc::clone(&vigil.engine), 2, 16).unwrap(),
+        addresses: vec![address.clone()],
+    });
+    let server = address.to_string();
+    m.apply(&Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: Default::default(),
+        assignments: vec![assignment(server.clone(), Role::Primary)],
+    });
+    wait_for("server connected", || connected(&m, &server)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let set = files(dir.path(), 20);
+    assert_eq!(scan_all(&m, &set).await, (20, 0));
+    let infected = m.scan(SVM, &set[0].0, "/f0.bin").await.unwrap();
+    assert_eq!(
+        infected.verdict,
+        Verdict::Infected(vec!["Vigil.Test.EICAR".into()])
+    );
+    // A file the engine cannot read is an error verdict from the engine, not a failover.
+    let unreadable = dir.path().join("dir.bin");
+    std::fs::create_dir(&unreadable).unwrap();
+    let scanned = m.scan(SVM, &unreadable, "/dir.bin").await.unwrap();
+    assert!(matches!(scanned.verdict, Verdict::Error(_)), "{scanned:?}");
+}

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{datetime, enumeration, integer, object, reference, string};
-use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema, VsadminAccess};
+use rest::{ApiResult, Ctx, Keys, ListHints, Resource, ResourceDef, Schema, VsadminAccess};
 use serde_json::Value;
 use store::events::EventQuery;
 
 use super::listed_svms;
+use crate::scanners::event_time;
 use crate::state::{State, svm_ref};
 
 pub const TYPES: &[&str] = &[
@@ -68,6 +69,8 @@ impl Events {
             ),
         ]));
         def.collection = Some("/api/protocols/vscan/{svm.uuid}/events");
+        // Events have no key: newest first, paged by offset.
+        def.default_order = Some("event_time desc");
         def.svm_field = Some("svm.uuid");
         def.vsadmin = VsadminAccess::Read;
         Events {
@@ -77,22 +80,87 @@ impl Events {
     }
 }
 
+/// A filter's date-time bound in the table's fixed-width UTC form.
+fn bound(value: &str) -> Option<String> {
+    rest::query::parse_time(value).map(|t| event_time(t.with_timezone(&chrono::Utc)))
+}
+
+/// The part of a query the events table can answer with its indexes: the types, the
+/// time range and the order. `exact` says whether the table's answer is the whole
+/// answer (every filter taken, order by `event_time` only), so it may stop early.
+fn table_query(hints: &ListHints<'_>) -> (EventQuery, bool) {
+    let mut q = EventQuery::default();
+    let mut exact = true;
+    for f in hints.filters {
+        match f.path.as_str() {
+            "type" => match f.exact_values() {
+                // Stored types are lowercase and filters ignore case.
+                Some(kinds) if q.kinds.is_empty() => {
+                    q.kinds = kinds.iter().map(|k| k.to_ascii_lowercase()).collect()
+                }
+                _ => exact = false,
+            },
+            "event_time" => match f.range() {
+                Some((lo, hi)) if q.since.is_none() && q.until.is_none() => {
+                    // Inclusive bounds select a superset of exclusive ones; the core
+                    // applies the exact operator afterwards.
+                    q.since = lo.and_then(|(v, _)| bound(&v));
+                    q.until = hi.and_then(|(v, _)| bound(&v));
+                    exact &= f.range().is_some_and(|(lo, hi)| {
+                        lo.is_none_or(|(_, inclusive)| inclusive)
+                            && hi.is_none_or(|(_, inclusive)| inclusive)
+                    });
+                }
+                _ => exact = false,
+            },
+            _ => exact = false,
+        }
+    }
+    match hints.order {
+        [key] if key.path == "event_time" => q.oldest_first = !key.descending,
+        _ => exact = false,
+    }
+    (q, exact)
+}
+
 #[async_trait]
 impl Resource for Events {
     fn def(&self) -> &ResourceDef {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+        let hints = ListHints {
+            filters: &[],
+            order: &[],
+            window: None,
+        };
+        self.list_hinted(ctx, keys, &hints).await
+    }
+
+    async fn list_hinted(
+        &self,
+        _ctx: &Ctx,
+        keys: &Keys,
+        hints: &ListHints<'_>,
+    ) -> ApiResult<Vec<Value>> {
+        let (query, exact) = table_query(hints);
+        let svms = listed_svms(&self.state, keys.get("svm.uuid"))?;
+        // Stopping early is right only for one SVM's events answered entirely by SQL.
+        let limit = hints
+            .window
+            .filter(|_| exact && svms.len() == 1)
+            .map(|w| w as u64);
         let mut out = Vec::new();
-        for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
+        for svm in svms {
             let uuid = svm["uuid"].as_str().unwrap_or_default().to_string();
             let events = self
                 .state
                 .store
                 .query_events(&EventQuery {
                     svm: Some(uuid),
-                    ..Default::default()
+                    limit,
+                    ..query.clone()
                 })
                 .await?;
             for mut e in events {
@@ -100,8 +168,6 @@ impl Resource for Events {
                 out.push(e);
             }
         }
-        // Newest first unless the request orders otherwise.
-        out.sort_by(|a, b| b["event_time"].as_str().cmp(&a["event_time"].as_str()));
         Ok(out)
     }
 }
