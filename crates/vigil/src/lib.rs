@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod namespace;
+pub mod ondemand;
 pub mod scanners;
 pub mod server;
 pub mod state;

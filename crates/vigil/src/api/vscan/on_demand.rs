@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Ty, array, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
 };
 use serde_json::{Value, json};
@@ -48,6 +48,10 @@ impl OnDemandPolicies {
         def.delete = true;
         def.svm_field = Some("svm.uuid");
         def.vsadmin = VsadminAccess::All;
+        // Vigil extension: `PATCH ...?action=run` runs the policy now (ONTAP's CLI
+        // `vserver vscan on-demand-task run`), as a job whose message sums up the run.
+        def.params = &[(Method::Patch, "action")];
+        def.patch_actions = &["action"];
         OnDemandPolicies {
             state: Arc::clone(state),
             def,
@@ -340,10 +344,39 @@ impl Resource for OnDemandPolicies {
         _ctx: &Ctx,
         record: &Value,
         body: Value,
-        _params: &Params,
+        params: &Params,
     ) -> ApiResult<Work> {
         let svm_uuid = record["svm"]["uuid"].as_str().unwrap_or_default();
         let name = record["name"].as_str().unwrap_or_default();
+        if let Some(action) = params.get("action") {
+            if action != "run" {
+                return Err(ApiError::invalid_value("action", action));
+            }
+            if body
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k != "_links"))
+            {
+                return Err(ApiError::new(
+                    Code::InvalidCombination,
+                    "\"action=run\" takes no body: change the policy and run it in two requests.",
+                ));
+            }
+            let guard = crate::ondemand::prepare(&self.state, svm_uuid, name)?;
+            let state = Arc::clone(&self.state);
+            let (svm_uuid, name) = (svm_uuid.to_string(), name.to_string());
+            return Ok(Work::Job(Box::pin(async move {
+                let run = crate::ondemand::run(state, svm_uuid, name, "request", guard).await?;
+                Ok(format!(
+                    "On-Demand run {} {}: {} files scanned, {} infected, {} errors; report {}",
+                    run["uuid"].as_str().unwrap_or_default(),
+                    run["status"].as_str().unwrap_or_default().to_lowercase(),
+                    run["files_scanned"],
+                    run["infected_count"],
+                    run["error_count"],
+                    run["report"].as_str().unwrap_or("not written"),
+                ))
+            })));
+        }
         let svm = path_svm(&self.state, svm_uuid)?;
         let log_path = match body.get("log_path").filter(|v| !v.is_null()) {
             Some(v) => Some(check_log_path(&self.state, &svm, v)?),
