@@ -95,3 +95,70 @@ def test_interval_schedule_runs_the_policy(fresh_server, tmp_path):
     assert any("INFECTED /vol1/docs/deep/eicar.com" in p.read_text() for p in _reports(root))
     raw.patch(f"{VSCAN}/{svm}/on-demand-policies/nightly", json={"schedule": None})
     raw.close()
+
+
+def _run(raw, svm):
+    r = raw.patch(f"{VSCAN}/{svm}/on-demand-policies/nightly?action=run&return_timeout=60")
+    assert r.status_code == 200, r.text
+    job = wait_job(raw, r.json()["job"]["_links"]["self"]["href"])
+    assert job["state"] == "success", job
+    return job["message"]
+
+
+def test_remediation_quarantine_restore_rename_delete(fresh_server, tmp_path):
+    srv = fresh_server
+    raw, svm, root = _setup(srv, tmp_path)
+    policy = f"{VSCAN}/{svm}/on-demand-policies/nightly"
+    r = raw.patch(policy, json={"remediation": "shred"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "262197", r.text
+    assert raw.get(policy, params={"fields": "remediation"}).json()["remediation"] == "report"
+
+    infected = root / "vol1" / "docs" / "deep" / "eicar.com"
+    os.chmod(infected, 0o640)
+    os.utime(infected, (1_600_000_000, 1_600_000_000))
+    clean = root / "vol1" / "docs" / "a.txt"
+    assert raw.patch(policy, json={"remediation": "quarantine"}).status_code == 200
+    message = _run(raw, svm)
+    assert "1 infected, 0 errors" in message, message
+    assert not infected.exists(), "the infected file was moved out"
+    assert clean.read_text() == "nothing to see\n", "clean files are never touched"
+    items = raw.get(f"{VSCAN}/{svm}/quarantine", params={"fields": "*"}).json()["records"]
+    assert [(i["path"], i["threat"]) for i in items] == [("/vol1/docs/deep/eicar.com", "Vigil.Test.EICAR")]
+    report = max((root / "vol1" / "reports").glob("*.log")).read_text()
+    assert f"[quarantine] (quarantine id {items[0]['id']})" in report
+    kinds = [e["type"] for e in raw.get(f"{VSCAN}/{svm}/events", params={"file_path": "/vol1/docs/deep/eicar.com"}).json()["records"]]
+    assert "file_quarantined" in kinds and "file_infected" in kinds
+
+    # restore: byte-identical, same mode and mtime; then the item is gone
+    item = f"{VSCAN}/{svm}/quarantine/{items[0]['id']}"
+    r = raw.patch(f"{item}?action=restore")
+    assert r.status_code == 200, r.text
+    assert infected.read_bytes() == EICAR
+    st = infected.stat()
+    assert (st.st_mode & 0o777, int(st.st_mtime)) == (0o640, 1_600_000_000)
+    assert raw.patch(f"{item}?action=restore").status_code == 404
+    # restoring over an existing file is refused
+    assert raw.patch(policy, json={"remediation": "quarantine"}).status_code == 200
+    _run(raw, svm)
+    [again] = raw.get(f"{VSCAN}/{svm}/quarantine").json()["records"]
+    infected.write_bytes(b"a new file took its place")
+    r = raw.patch(f"{VSCAN}/{svm}/quarantine/{again['id']}?action=restore")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "8", r.text
+    assert infected.read_bytes() == b"a new file took its place"
+    assert raw.delete(f"{VSCAN}/{svm}/quarantine/{again['id']}").status_code == 200
+    assert raw.get(f"{VSCAN}/{svm}/quarantine").json()["num_records"] == 0
+
+    # rename and delete
+    infected.write_bytes(EICAR)
+    assert raw.patch(policy, json={"remediation": "rename"}).status_code == 200
+    _run(raw, svm)
+    assert not infected.exists() and (infected.parent / "eicar.com.vscan-infected").read_bytes() == EICAR
+    (infected.parent / "eicar.com.vscan-infected").unlink()
+    infected.write_bytes(EICAR)
+    assert raw.patch(policy, json={"remediation": "delete"}).status_code == 200
+    _run(raw, svm)
+    assert not infected.exists()
+    kinds = {e["type"] for e in raw.get(f"{VSCAN}/{svm}/events", params={"fields": "type"}).json()["records"]}
+    assert {"file_renamed", "file_deleted", "file_quarantined", "file_infected"} <= kinds
+    assert clean.read_text() == "nothing to see\n"
+    raw.close()

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod namespace;
 pub mod ondemand;
+pub mod quarantine;
 pub mod scanners;
 pub mod server;
 pub mod state;

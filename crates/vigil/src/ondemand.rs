@@ -48,7 +48,7 @@ struct Tally {
     files_scanned: u64,
     files_skipped: u64,
     folders_scanned: u64,
-    infected: Vec<(String, String)>,
+    infected: Vec<Infected>,
     errors: Vec<(String, String)>,
 }
 
@@ -121,7 +121,11 @@ pub async fn run(
 
     let mut tally = Tally::default();
     let slots = Arc::new(Semaphore::new(PARALLEL_SCANS));
-    let mut tasks: JoinSet<(String, Result<Verdict, String>)> = JoinSet::new();
+    let remediation = policy["remediation"]
+        .as_str()
+        .unwrap_or("report")
+        .to_string();
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
     for scan_path in &scan_paths {
         let root = match ns.resolve(scan_path, Symlinks::Contain) {
             Ok(root) => root,
@@ -167,6 +171,7 @@ pub async fn run(
             let state = Arc::clone(&state);
             let svm_uuid = svm_uuid.clone();
             let host_path: PathBuf = entry.path().to_path_buf();
+            let action = remediation.clone();
             tasks.spawn(async move {
                 let _permit = permit;
                 let verdict = state
@@ -175,7 +180,14 @@ pub async fn run(
                     .await
                     .map(|s| s.verdict)
                     .map_err(|e| e.to_string());
-                (svm_path, verdict)
+                let remedy = match &verdict {
+                    Ok(v @ (Verdict::Infected(_) | Verdict::LimitExceeded(_))) => {
+                        let threat = v.found_names().join(", ");
+                        remedy(&state, &svm_uuid, &action, &host_path, &svm_path, &threat)
+                    }
+                    _ => Remedy::None,
+                };
+                (svm_path, verdict, remedy)
             });
             while let Some(done) = tasks.try_join_next() {
                 count(&mut tally, done);
@@ -203,7 +215,9 @@ pub async fn run(
             .infected
             .iter()
             .take(RECORD_LIMIT)
-            .map(|(p, t)| json!({"path": p, "threat": t}))
+            .map(|i| {
+                json!({"path": i.path, "threat": i.threat, "action": i.action, "quarantine_id": i.quarantine_id})
+            })
             .collect::<Vec<_>>()
     );
     record["infected_count"] = json!(tally.infected.len());
@@ -224,20 +238,91 @@ pub async fn run(
     Ok(record)
 }
 
-fn count(
-    tally: &mut Tally,
-    done: Result<(String, Result<Verdict, String>), tokio::task::JoinError>,
-) {
+/// What was done about an infected file.
+enum Remedy {
+    None,
+    Done {
+        action: &'static str,
+        quarantine_id: Option<String>,
+    },
+    Failed(String),
+}
+
+/// Applies the policy's remediation and records the matching event; a failure is an
+/// event and a run error, never a silent skip.
+fn remedy(
+    state: &State,
+    svm_uuid: &str,
+    action: &str,
+    host_path: &Path,
+    svm_path: &str,
+    threat: &str,
+) -> Remedy {
+    use crate::quarantine::{Done, remediate};
+    let data_dir = &state.config.data_dir;
+    match remediate(action, data_dir, svm_uuid, host_path, svm_path, threat) {
+        Ok(done) => {
+            if let Some(kind) = done.event_type() {
+                let body = json!({"file_path": svm_path, "disconnect_reason": "na"});
+                state.events.record(svm_uuid, kind, body);
+            }
+            let (action, quarantine_id) = match done {
+                Done::Reported => ("report", None),
+                Done::Quarantined { id } => ("quarantine", Some(id)),
+                Done::Renamed { .. } => ("rename", None),
+                Done::Deleted => ("delete", None),
+            };
+            Remedy::Done {
+                action,
+                quarantine_id,
+            }
+        }
+        Err(e) => {
+            tracing::error!(svm = svm_uuid, path = svm_path, action, error = %e, "remediation failed");
+            let body = json!({"file_path": svm_path, "disconnect_reason": "na"});
+            state.events.record(svm_uuid, "scan_internal_error", body);
+            Remedy::Failed(format!("{action} failed: {e}"))
+        }
+    }
+}
+
+type Finished = (String, Result<Verdict, String>, Remedy);
+
+#[derive(Debug)]
+struct Infected {
+    path: String,
+    threat: String,
+    action: String,
+    quarantine_id: Option<String>,
+}
+
+fn count(tally: &mut Tally, done: Result<Finished, tokio::task::JoinError>) {
     match done {
-        Ok((path, Ok(Verdict::Clean))) => {
-            let _ = path;
+        Ok((_, Ok(Verdict::Clean), _)) => tally.files_scanned += 1,
+        Ok((path, Ok(v @ (Verdict::Infected(_) | Verdict::LimitExceeded(_))), remedy)) => {
             tally.files_scanned += 1;
+            let threat = v.found_names().join(", ");
+            let (action, quarantine_id) = match remedy {
+                Remedy::Done {
+                    action,
+                    quarantine_id,
+                } => (action.to_string(), quarantine_id),
+                Remedy::Failed(reason) => {
+                    tally.errors.push((path.clone(), reason));
+                    ("failed".to_string(), None)
+                }
+                Remedy::None => ("report".to_string(), None),
+            };
+            tally.infected.push(Infected {
+                path,
+                threat,
+                action,
+                quarantine_id,
+            });
         }
-        Ok((path, Ok(v @ (Verdict::Infected(_) | Verdict::LimitExceeded(_))))) => {
-            tally.files_scanned += 1;
-            tally.infected.push((path, v.found_names().join(", ")));
+        Ok((path, Ok(Verdict::Error(e)), _)) | Ok((path, Err(e), _)) => {
+            tally.errors.push((path, e))
         }
-        Ok((path, Ok(Verdict::Error(e)))) | Ok((path, Err(e))) => tally.errors.push((path, e)),
         Err(e) => tally
             .errors
             .push((String::new(), format!("scan task failed: {e}"))),
@@ -313,8 +398,16 @@ fn write_report(
         tally.files_skipped
     ));
     text.push_str(&format!("Infected files: {}\n", tally.infected.len()));
-    for (path, threat) in &tally.infected {
-        text.push_str(&format!("  INFECTED {path}: {threat}\n"));
+    for i in &tally.infected {
+        let id = i
+            .quarantine_id
+            .as_deref()
+            .map(|id| format!(" (quarantine id {id})"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  INFECTED {}: {} [{}]{id}\n",
+            i.path, i.threat, i.action
+        ));
     }
     text.push_str(&format!("Errors: {}\n", tally.errors.len()));
     for (path, reason) in &tally.errors {

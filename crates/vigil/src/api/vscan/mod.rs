@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod on_access;
 pub mod on_demand;
+pub mod quarantine;
 pub mod scanner_pools;
 pub mod server_status;
 

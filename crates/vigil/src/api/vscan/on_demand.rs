@@ -33,7 +33,25 @@ pub fn policy_fields() -> Vec<rest::schema::Field> {
         array("scan_paths", Ty::String).read_write(),
         reference("schedule").read_write(),
         scope_field(false).read_write(),
+        string("remediation")
+            .read_write()
+            .doc("Vigil extension: report (default), quarantine, rename or delete infected files."),
     ]
+}
+
+/// `remediation`: what a run does with an infected file.
+fn check_remediation(value: &Value) -> ApiResult<String> {
+    match value.as_str() {
+        Some(a) if crate::quarantine::ACTIONS.contains(&a) => Ok(a.to_string()),
+        _ => Err(ApiError::new(
+            Code::InvalidFieldValue,
+            format!(
+                "\"{}\" is an invalid value for field \"remediation\": use report, quarantine, rename or delete.",
+                value.as_str().unwrap_or_default()
+            ),
+        )
+        .with_target("remediation")),
+    }
 }
 
 impl OnDemandPolicies {
@@ -252,6 +270,10 @@ pub fn new_policy(state: &State, svm: &Value, body: &Value) -> ApiResult<Value> 
         "log_path": check_log_path(state, svm, log_path)?,
         "scan_paths": check_scan_paths(state, svm, scan_paths)?,
         "scope": merge_scope(body.get("scope"), None, PathStyle::Unix)?,
+        "remediation": match body.get("remediation").filter(|v| !v.is_null()) {
+            Some(v) => check_remediation(v)?,
+            None => "report".to_string(),
+        },
     });
     if let Some(s) = body.get("schedule").filter(|v| !v.is_null()) {
         // Resolved to a uuid by `insert_policy`, inside the transaction.
@@ -402,6 +424,13 @@ impl Resource for OnDemandPolicies {
         }
         if let Some(scope) = body.get("scope") {
             doc["scope"] = merge_scope(Some(scope), Some(&doc["scope"]), PathStyle::Unix)?;
+        }
+        if let Some(v) = body.get("remediation") {
+            doc["remediation"] = json!(if v.is_null() {
+                "report".to_string()
+            } else {
+                check_remediation(v)?
+            });
         }
         if let Some(reference) = body.get("schedule") {
             match find_schedule(&txn, svm_uuid, reference)? {
