@@ -162,3 +162,53 @@ def test_remediation_quarantine_restore_rename_delete(fresh_server, tmp_path):
     assert {"file_renamed", "file_deleted", "file_quarantined", "file_infected"} <= kinds
     assert clean.read_text() == "nothing to see\n"
     raw.close()
+
+
+def test_kill_mid_run_leaves_no_half_moved_file_and_a_failed_record(fresh_server, tmp_path):
+    """SIGKILL during a quarantining run: after the restart the run is recorded FAILED
+    (runs are not resumed, docs/scan-servers.md) and every infected file is whole in
+    exactly one place: where it was, or in quarantine with its metadata."""
+    srv = fresh_server
+    raw, svm, root = _setup(srv, tmp_path)
+    bulk = root / "vol1" / "bulk"
+    bulk.mkdir()
+    planted = []
+    for i in range(3000):
+        p = bulk / f"f{i:05}.{'com' if i % 10 == 0 else 'txt'}"
+        p.write_bytes(EICAR if i % 10 == 0 else f"clean file {i}\n".encode() * 20)
+        if i % 10 == 0:
+            planted.append(p)
+    policy = f"{VSCAN}/{svm}/on-demand-policies/nightly"
+    assert raw.patch(policy, json={"remediation": "quarantine"}).status_code == 200
+    r = raw.patch(f"{policy}?action=run")
+    assert r.status_code == 202, r.text
+    # kill once the run has moved some, not all, of the infected files
+    qdir = srv.data_dir / "quarantine" / svm
+    deadline = time.monotonic() + 60
+    while not (qdir.exists() and len(list(qdir.glob("*.json"))) >= 5):
+        assert time.monotonic() < deadline, "the run never started quarantining"
+        time.sleep(0.01)
+    srv.proc.kill()
+    srv.proc.wait()
+    srv.proc = None
+    srv.start()
+    raw = srv.session()
+    runs = raw.get(f"{VSCAN}/{svm}/on-demand-runs", params={"fields": "status,errors"}).json()["records"]
+    assert len(runs) == 1, runs
+    assert runs[0]["status"] in ("FAILED", "COMPLETED"), runs
+    if runs[0]["status"] == "FAILED":
+        assert runs[0]["errors"][0]["reason"] == "the node stopped during the run"
+    items = raw.get(f"{VSCAN}/{svm}/quarantine", params={"fields": "path", "max_records": 10000}).json()["records"]
+    quarantined = {i["path"] for i in items}
+    assert not list(qdir.glob("*.partial")), "leftover partial copies were cleaned at start"
+    for p in planted:
+        svm_path = "/" + str(p.relative_to(root))
+        here = p.exists()
+        assert here != (svm_path in quarantined), f"{svm_path}: in place={here}, quarantined={svm_path in quarantined}"
+        if here:
+            assert p.read_bytes() == EICAR
+    for i in items:
+        assert (qdir / f"{i['id']}.data").read_bytes() == EICAR
+    # clean files all untouched
+    assert sum(1 for p in bulk.iterdir() if p.suffix == ".txt") == 2700
+    raw.close()

@@ -187,3 +187,42 @@ pub fn clean_orphans(data_dir: &Path) {
         }
     }
 }
+
+/// Undoes moves a crash interrupted after the copy was complete but before the original
+/// was unlinked: the original is still there, byte-identical, so the copy goes.
+pub fn finish_interrupted(state: &crate::state::State) {
+    let Ok(svms) = fs::read_dir(state.config.data_dir.join("quarantine")) else {
+        return;
+    };
+    for svm_dir in svms.filter_map(Result::ok) {
+        let svm_uuid = svm_dir.file_name().to_string_lossy().into_owned();
+        let Some(svm) = state.svm(&svm_uuid) else {
+            continue;
+        };
+        let Ok(ns) = state.namespace(&svm) else {
+            continue;
+        };
+        for item in list(&state.config.data_dir, &svm_uuid) {
+            let (Some(id), Some(path)) = (item["id"].as_str(), item["path"].as_str()) else {
+                continue;
+            };
+            let Ok(original) = ns.resolve(path, crate::namespace::Symlinks::Refuse) else {
+                continue;
+            };
+            let data = svm_dir.path().join(format!("{id}.data"));
+            let same = match (fs::read(&original), fs::read(&data)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if same {
+                tracing::info!(
+                    svm = svm_uuid,
+                    path,
+                    "quarantine move interrupted by a stop: the original stays"
+                );
+                let _ = fs::remove_file(svm_dir.path().join(format!("{id}.json")));
+                let _ = fs::remove_file(&data);
+            }
+        }
+    }
+}

@@ -196,6 +196,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     first_start(&state).await?;
     crate::scanners::start(&state, events_rx);
     crate::quarantine::clean_orphans(&state.config.data_dir);
+    crate::quarantine::finish_interrupted(&state);
     crate::ondemand::start_scheduler(&state);
     crate::scanners::reconcile(&state);
     api::s3_audit::restore(&state).await;

@@ -32,6 +32,7 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::server_status::ServerStatuses::new(state)))
         .register(Arc::new(vscan::events::Events::new(state)))
         .register(Arc::new(vscan::quarantine::Quarantine::new(state)))
+        .register(Arc::new(vscan::runs::Runs::new(state)))
         .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),

@@ -13,6 +13,7 @@ pub mod events;
 pub mod on_access;
 pub mod on_demand;
 pub mod quarantine;
+pub mod runs;
 pub mod scanner_pools;
 pub mod server_status;
 

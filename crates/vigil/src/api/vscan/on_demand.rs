@@ -33,8 +33,10 @@ pub fn policy_fields() -> Vec<rest::schema::Field> {
         array("scan_paths", Ty::String).read_write(),
         reference("schedule").read_write(),
         scope_field(false).read_write(),
+        // An extension: asked for by name or `fields=**`, so ONTAP's shapes stay exact.
         string("remediation")
             .read_write()
+            .expensive()
             .doc("Vigil extension: report (default), quarantine, rename or delete infected files."),
     ]
 }

@@ -1,0 +1,83 @@
+//! `GET /api/protocols/vscan/{svm.uuid}/on-demand-runs[/{uuid}]` (Vigil extension): the
+//! record of each on-demand run, newest first: what ran, when, how it ended, what it
+//! found and did. The scan history the managed-antivirus reporting reads.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rest::schema::{Ty, array, array_of, datetime, enumeration, integer, reference, string};
+use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema, VsadminAccess};
+use serde_json::Value;
+
+use super::listed_svms;
+use crate::ondemand::RUN_KIND;
+use crate::state::{State, svm_ref};
+
+pub struct Runs {
+    state: Arc<State>,
+    def: ResourceDef,
+}
+
+impl Runs {
+    pub fn new(state: &Arc<State>) -> Runs {
+        let mut def = ResourceDef::new(Schema::new(vec![
+            reference("svm").identity(),
+            string("uuid").identity(),
+            string("policy"),
+            enumeration("type", &["CUSTOM", "DEEP", "QUICK"]),
+            enumeration("trigger", &["request", "schedule"]),
+            enumeration(
+                "status",
+                &["RUNNING", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"],
+            ),
+            datetime("start_time"),
+            datetime("end_time"),
+            array("scan_paths", Ty::String),
+            integer("files_scanned"),
+            integer("files_skipped"),
+            integer("folders_scanned"),
+            integer("infected_count"),
+            integer("error_count"),
+            array_of(
+                "infected",
+                vec![
+                    string("path"),
+                    string("threat"),
+                    string("action"),
+                    string("quarantine_id"),
+                ],
+            ),
+            array_of("errors", vec![string("path"), string("reason")]),
+            string("report"),
+        ]));
+        def.collection = Some("/api/protocols/vscan/{svm.uuid}/on-demand-runs");
+        def.instance = Some("/api/protocols/vscan/{svm.uuid}/on-demand-runs/{uuid}");
+        def.default_order = Some("start_time desc");
+        def.svm_field = Some("svm.uuid");
+        def.vsadmin = VsadminAccess::Read;
+        Runs {
+            state: Arc::clone(state),
+            def,
+        }
+    }
+}
+
+#[async_trait]
+impl Resource for Runs {
+    fn def(&self) -> &ResourceDef {
+        &self.def
+    }
+
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+        let runs = self.state.store.list(RUN_KIND);
+        let mut out = Vec::new();
+        for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
+            for run in runs.iter().filter(|r| r["svm"]["uuid"] == svm["uuid"]) {
+                let mut r = (**run).clone();
+                r["svm"] = svm_ref(&svm);
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
