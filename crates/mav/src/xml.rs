@@ -1,0 +1,84 @@
+//! A thin layer over quick-xml's writer: every value goes through [`clean`] and
+//! quick-xml's escaping; element names are crate constants.
+
+use std::borrow::Cow;
+use std::io;
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+/// Replaces characters XML 1.0 cannot carry at all, not even as character
+/// references (C0 controls other than tab/LF/CR, U+FFFE, U+FFFF), with U+FFFD. Such
+/// characters do occur in file names on an SVM, and one of them would make the
+/// whole response unparsable.
+pub(crate) fn clean(s: &str) -> Cow<'_, str> {
+    fn bad(c: char) -> bool {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+    }
+    if s.chars().any(bad) {
+        Cow::Owned(
+            s.chars()
+                .map(|c| if bad(c) { '\u{FFFD}' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+pub(crate) struct Xml {
+    w: Writer<Vec<u8>>,
+}
+
+impl Xml {
+    pub(crate) fn new() -> io::Result<Self> {
+        let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+        // The RMM's own declaration, space before `?>` included (seed example).
+        w.write_event(Event::Decl(BytesDecl::from_start(BytesStart::from_content(
+            "xml version=\"1.0\" ",
+            3,
+        ))))?;
+        Ok(Xml { w })
+    }
+
+    pub(crate) fn start(&mut self, name: &str, attrs: &[(&str, &str)]) -> io::Result<()> {
+        let mut el = BytesStart::new(name);
+        for (k, v) in attrs {
+            el.push_attribute((*k, clean(v)));
+        }
+        self.w.write_event(Event::Start(el))
+    }
+
+    pub(crate) fn end(&mut self, name: &str) -> io::Result<()> {
+        self.w.write_event(Event::End(BytesEnd::new(name)))
+    }
+
+    /// `<name attrs>text</name>`; empty text gives `<name></name>`, which every
+    /// reader takes as an empty string like the RMM's empty fields.
+    pub(crate) fn leaf_with(
+        &mut self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        text: &str,
+    ) -> io::Result<()> {
+        self.start(name, attrs)?;
+        let text = clean(text);
+        if !text.is_empty() {
+            self.w.write_event(Event::Text(BytesText::new(&text)))?;
+        }
+        self.end(name)
+    }
+
+    pub(crate) fn leaf(&mut self, name: &str, text: &str) -> io::Result<()> {
+        self.leaf_with(name, &[], text)
+    }
+
+    pub(crate) fn num(&mut self, name: &str, n: impl Into<u64>) -> io::Result<()> {
+        self.leaf(name, &n.into().to_string())
+    }
+
+    pub(crate) fn finish(self) -> String {
+        // Every byte written came from a `&str` or an ASCII literal.
+        String::from_utf8_lossy(&self.w.into_inner()).into_owned()
+    }
+}
