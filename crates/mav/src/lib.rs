@@ -12,11 +12,11 @@
 //! // HTTP 200, Content-Type: mav::CONTENT_TYPE, whatever the outcome.
 //! ```
 
+mod describe;
 pub mod error;
 pub mod model;
 pub mod render;
 pub mod request;
-mod describe;
 mod xml;
 
 pub use error::{MavError, SourceError};

@@ -237,6 +237,11 @@ pub struct Scan {
     pub end: Option<DateTime<Utc>>,
     pub files_scanned: u64,
     pub folders_scanned: u64,
+    /// Always 0 for Vigil (a NAS has no cookies, registry or processes); kept so
+    /// the model can carry everything the RMM shows.
+    pub cookies_scanned: u64,
+    pub registry_scanned: u64,
+    pub processes_scanned: u64,
     pub threats: Vec<Threat>,
     pub errors: Vec<ScanError>,
     pub engine: Engine,

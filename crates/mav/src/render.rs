@@ -3,14 +3,14 @@
 
 use std::io;
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, FixedOffset, Months, Utc};
 
 use crate::describe;
 use crate::error::MavError;
 use crate::model::{Device, DeviceType, Scan, Source, Threat};
 use crate::request::{
-    Authorized, Call, Details, KeyCheck, KeyScope, Version, authorize, no_such_device,
-    parse_request,
+    Authorized, Call, Details, KeyCheck, KeyScope, Version, apikey_of, check_key, grant,
+    no_such_device, parse_request,
 };
 use crate::xml::Xml;
 
@@ -23,16 +23,23 @@ pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 pub struct Context {
     /// The `host` attribute of `<result>`: the name the server is reached by.
     pub host: String,
-    /// The `created` attribute, and the reference point of the one-year window.
-    pub now: DateTime<Utc>,
+    /// The `created` attribute (shown with this offset, as the RMM shows its
+    /// server's local time) and the reference point of the one-year window.
+    pub now: DateTime<FixedOffset>,
 }
 
 impl Context {
-    pub fn new(host: impl Into<String>, now: DateTime<Utc>) -> Self {
+    /// `now` may be a `DateTime<Utc>` (`created` then ends in `+00:00`) or carry
+    /// the server's local offset.
+    pub fn new(host: impl Into<String>, now: impl Into<DateTime<FixedOffset>>) -> Self {
         Context {
             host: host.into(),
-            now,
+            now: now.into(),
         }
+    }
+
+    fn now_utc(&self) -> DateTime<Utc> {
+        self.now.with_timezone(&Utc)
     }
 }
 
@@ -43,9 +50,9 @@ fn scan_time(t: &DateTime<Utc>) -> String {
 }
 
 /// `created`: ISO 8601 with an explicit offset, as in the seed
-/// (`2012-04-05T10:48:40+01:00`); always `+00:00` here.
-fn created(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+/// (`2012-04-05T10:48:40+01:00`).
+fn created(t: &DateTime<FixedOffset>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 /// The oldest start time still shown: one calendar year before `now`.
@@ -94,15 +101,18 @@ pub fn render_error(error: &MavError, ctx: &Context) -> String {
     written.unwrap_or_default()
 }
 
-/// Parse, key check and render, stopping at the first error.
+/// Key check, parse and render, stopping at the first error. The key is judged
+/// before the other parameters, so a caller with a bad key learns only that
+/// (errorcode 3), whatever else is wrong with the query.
 pub fn handle(
     query: &[(String, String)],
     keys: &dyn KeyCheck,
     source: &dyn Source,
     ctx: &Context,
 ) -> Result<String, MavError> {
-    let request = parse_request(query)?;
-    let auth = authorize(request, keys)?;
+    let key = apikey_of(query).ok_or(MavError::BadKey)?;
+    let scope = check_key(keys, key)?;
+    let auth = grant(parse_request(query)?, scope)?;
     render(&auth, source, ctx)
 }
 
@@ -180,7 +190,7 @@ impl Body {
                 if !scope.contains(device) || source.device(device)?.is_none() {
                     return Err(no_such_device(device));
                 }
-                let since = history_cutoff(ctx.now);
+                let since = history_cutoff(ctx.now_utc());
                 let mut scans: Vec<Scan> = source
                     .scans(device, since)?
                     .into_iter()
@@ -338,12 +348,11 @@ fn write_scan(x: &mut Xml, s: &Scan, details: Details, version: Version) -> io::
     if let (true, Some(end)) = (s.status.is_complete(), &s.end) {
         x.leaf("end", &scan_time(end))?;
     }
-    // A NAS has no cookies, registry or processes; the elements are mandatory.
-    x.num("cookies_scanned", 0u64)?;
-    x.num("registry_scanned", 0u64)?;
+    x.num("cookies_scanned", s.cookies_scanned)?;
+    x.num("registry_scanned", s.registry_scanned)?;
     x.num("files_scanned", s.files_scanned)?;
     x.num("folders_scanned", s.folders_scanned)?;
-    x.num("processes_scanned", 0u64)?;
+    x.num("processes_scanned", s.processes_scanned)?;
     match details {
         Details::Summary => {
             x.num("threat_count", s.threats.len() as u64)?;

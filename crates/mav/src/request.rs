@@ -205,10 +205,7 @@ fn parse_devicetype(value: &str) -> Result<DeviceType, MavError> {
 /// parameters (else 4). Whether the key is valid is [`authorize`]'s business.
 pub fn parse_request(query: &[(String, String)]) -> Result<Request, MavError> {
     let p = Params { pairs: query };
-    let apikey = match p.single("apikey") {
-        Ok(Some(k)) if !k.is_empty() => k.to_string(),
-        _ => return Err(MavError::BadKey),
-    };
+    let apikey = apikey_of(query).ok_or(MavError::BadKey)?.to_string();
     let service = match p.single("service") {
         Ok(Some(s)) => Service::from_name(s).ok_or_else(|| {
             MavError::UnknownService(if s.is_empty() {
@@ -342,10 +339,26 @@ impl Authorized {
 /// device that does not exist (errorcode 4), so that a scoped key cannot discover
 /// other tenants' device ids.
 pub fn authorize(request: Request, keys: &dyn KeyCheck) -> Result<Authorized, MavError> {
-    let scope = match keys.check(&request.apikey) {
-        KeyDecision::Denied => return Err(MavError::BadKey),
-        KeyDecision::Allowed(scope) => scope,
-    };
+    let scope = check_key(keys, &request.apikey)?;
+    grant(request, scope)
+}
+
+pub(crate) fn check_key(keys: &dyn KeyCheck, key: &str) -> Result<KeyScope, MavError> {
+    match keys.check(key) {
+        KeyDecision::Denied => Err(MavError::BadKey),
+        KeyDecision::Allowed(scope) => Ok(scope),
+    }
+}
+
+/// The one `apikey` of a query, if there is exactly one and it is not empty.
+pub(crate) fn apikey_of(query: &[(String, String)]) -> Option<&str> {
+    match (Params { pairs: query }).single("apikey") {
+        Ok(Some(k)) if !k.is_empty() => Some(k),
+        _ => None,
+    }
+}
+
+pub(crate) fn grant(request: Request, scope: KeyScope) -> Result<Authorized, MavError> {
     if let Call::ListMavScans { device, .. } = request.call
         && !scope.contains(device)
     {

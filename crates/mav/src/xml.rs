@@ -34,10 +34,9 @@ impl Xml {
     pub(crate) fn new() -> io::Result<Self> {
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
         // The RMM's own declaration, space before `?>` included (seed example).
-        w.write_event(Event::Decl(BytesDecl::from_start(BytesStart::from_content(
-            "xml version=\"1.0\" ",
-            3,
-        ))))?;
+        w.write_event(Event::Decl(BytesDecl::from_start(
+            BytesStart::from_content("xml version=\"1.0\" ", 3),
+        )))?;
         Ok(Xml { w })
     }
 
@@ -53,19 +52,25 @@ impl Xml {
         self.w.write_event(Event::End(BytesEnd::new(name)))
     }
 
-    /// `<name attrs>text</name>`; empty text gives `<name></name>`, which every
-    /// reader takes as an empty string like the RMM's empty fields.
+    /// `<name attrs>text</name>`, or `<name attrs/>` for empty text.
     pub(crate) fn leaf_with(
         &mut self,
         name: &str,
         attrs: &[(&str, &str)],
         text: &str,
     ) -> io::Result<()> {
-        self.start(name, attrs)?;
-        let text = clean(text);
-        if !text.is_empty() {
-            self.w.write_event(Event::Text(BytesText::new(&text)))?;
+        let mut el = BytesStart::new(name);
+        for (k, v) in attrs {
+            el.push_attribute((*k, clean(v)));
         }
+        let text = clean(text);
+        if text.is_empty() {
+            // `<name/>`: with `<name></name>` the indenting writer would put a
+            // newline and spaces between the tags, i.e. a non-empty value.
+            return self.w.write_event(Event::Empty(el));
+        }
+        self.w.write_event(Event::Start(el))?;
+        self.w.write_event(Event::Text(BytesText::new(&text)))?;
         self.end(name)
     }
 
