@@ -45,7 +45,7 @@ impl MavError {
         }
     }
 
-    pub(crate) fn bad(name: &'static str, reason: impl Into<String>) -> Self {
+    pub fn bad_parameter(name: &'static str, reason: impl Into<String>) -> Self {
         MavError::BadParameter {
             name,
             reason: reason.into(),

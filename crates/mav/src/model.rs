@@ -324,3 +324,34 @@ pub trait Source {
         Ok(self.devices()?.into_iter().find(|d| d.id == id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_is_braced_upper_case() {
+        assert_eq!(
+            Guid(0x55778734_483C_4BCF_A0F5_4C78ED28CBE1).to_string(),
+            "{55778734-483C-4BCF-A0F5-4C78ED28CBE1}"
+        );
+        assert_eq!(
+            Guid(0).to_string(),
+            "{00000000-0000-0000-0000-000000000000}"
+        );
+        assert_eq!(
+            Guid(1).to_string(),
+            "{00000000-0000-0000-0000-000000000001}"
+        );
+    }
+
+    #[test]
+    fn complete_statuses() {
+        let complete: Vec<_> = ScanStatus::ALL
+            .iter()
+            .filter(|s| s.is_complete())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(complete, ["FINISHED", "CANCELED", "ERROR"]);
+    }
+}

@@ -174,7 +174,7 @@ fn visible_devices(source: &dyn Source, scope: &KeyScope) -> Result<Vec<Device>,
 
 fn no_such(name: &'static str, id: u64) -> MavError {
     let what = if name == "clientid" { "client" } else { "site" };
-    MavError::bad(name, format!("no {what} with id {id}"))
+    MavError::bad_parameter(name, format!("no {what} with id {id}"))
 }
 
 impl Body {

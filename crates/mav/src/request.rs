@@ -139,13 +139,13 @@ impl<'a> Params<'a> {
 
     fn param(&self, name: &'static str) -> Result<Option<&'a str>, MavError> {
         self.single(name)
-            .map_err(|Repeated| MavError::bad(name, "given more than once"))
+            .map_err(|Repeated| MavError::bad_parameter(name, "given more than once"))
     }
 
     fn required(&self, name: &'static str) -> Result<&'a str, MavError> {
         match self.param(name)? {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(MavError::bad(name, "required")),
+            _ => Err(MavError::bad_parameter(name, "required")),
         }
     }
 
@@ -160,14 +160,14 @@ struct Repeated;
 /// spelling (leading zeros are allowed, they do not change the value).
 fn parse_id(name: &'static str, value: &str) -> Result<u64, MavError> {
     if !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(MavError::bad(
+        return Err(MavError::bad_parameter(
             name,
             format!("'{}' is not a non-negative integer", echo(value)),
         ));
     }
     value
         .parse::<u64>()
-        .map_err(|_| MavError::bad(name, format!("'{}' is out of range", echo(value))))
+        .map_err(|_| MavError::bad_parameter(name, format!("'{}' is out of range", echo(value))))
 }
 
 fn parse_describe(value: &str) -> Result<bool, MavError> {
@@ -176,7 +176,7 @@ fn parse_describe(value: &str) -> Result<bool, MavError> {
     } else if value.eq_ignore_ascii_case("false") || value == "0" || value.is_empty() {
         Ok(false)
     } else {
-        Err(MavError::bad(
+        Err(MavError::bad_parameter(
             "describe",
             format!("'{}' is not true or false", echo(value)),
         ))
@@ -189,7 +189,7 @@ fn parse_devicetype(value: &str) -> Result<DeviceType, MavError> {
         .copied()
         .find(|t| t.as_str().eq_ignore_ascii_case(value))
         .ok_or_else(|| {
-            MavError::bad(
+            MavError::bad_parameter(
                 "devicetype",
                 format!(
                     "'{}' is not one of server, workstation, mobile_device",
@@ -236,7 +236,7 @@ pub fn parse_request(query: &[(String, String)]) -> Result<Request, MavError> {
                 d if d.eq_ignore_ascii_case("YES") => Details::Full,
                 d if d.eq_ignore_ascii_case("NO") => Details::Summary,
                 d => {
-                    return Err(MavError::bad(
+                    return Err(MavError::bad_parameter(
                         "details",
                         format!("'{}' is not YES or NO", echo(d)),
                     ));
@@ -247,7 +247,10 @@ pub fn parse_request(query: &[(String, String)]) -> Result<Request, MavError> {
                 Some("1") => Version::V1,
                 Some("2") => Version::V2,
                 Some(v) => {
-                    return Err(MavError::bad("v", format!("'{}' is not 1 or 2", echo(v))));
+                    return Err(MavError::bad_parameter(
+                        "v",
+                        format!("'{}' is not 1 or 2", echo(v)),
+                    ));
                 }
             };
             Call::ListMavScans {
@@ -368,5 +371,180 @@ pub(crate) fn grant(request: Request, scope: KeyScope) -> Result<Authorized, Mav
 }
 
 pub(crate) fn no_such_device(device: u64) -> MavError {
-    MavError::bad("deviceid", format!("no device with id {device}"))
+    MavError::bad_parameter("deviceid", format!("no device with id {device}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn scans(extra: &[(&str, &str)]) -> Result<Call, MavError> {
+        let mut p = vec![("apikey", "k"), ("service", "list_mav_scans")];
+        p.extend_from_slice(extra);
+        parse_request(&q(&p)).map(|r| r.call)
+    }
+
+    fn code(r: Result<Call, MavError>) -> u32 {
+        match r {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.errorcode(),
+        }
+    }
+
+    #[test]
+    fn list_mav_scans_forms() {
+        let call = |device, details, version| Call::ListMavScans {
+            device,
+            details,
+            version,
+        };
+        assert_eq!(
+            scans(&[("deviceid", "7"), ("details", "YES")]),
+            Ok(call(7, Details::Full, Version::V2))
+        );
+        assert_eq!(
+            scans(&[("details", "no"), ("v", "1"), ("deviceid", "007")]),
+            Ok(call(7, Details::Summary, Version::V1))
+        );
+        assert_eq!(
+            scans(&[
+                ("deviceid", "18446744073709551615"),
+                ("details", "Yes"),
+                ("v", "2")
+            ]),
+            Ok(call(u64::MAX, Details::Full, Version::V2))
+        );
+    }
+
+    #[test]
+    fn list_mav_scans_refusals() {
+        for bad in [
+            vec![("details", "YES")],
+            vec![("deviceid", ""), ("details", "YES")],
+            vec![("deviceid", "+7"), ("details", "YES")],
+            vec![("deviceid", " 7"), ("details", "YES")],
+            vec![("deviceid", "0x7"), ("details", "YES")],
+            vec![("deviceid", "18446744073709551616"), ("details", "YES")],
+            vec![("deviceid", "7")],
+            vec![("deviceid", "7"), ("details", "")],
+            vec![("deviceid", "7"), ("details", "YESS")],
+            vec![("deviceid", "7"), ("details", "true")],
+            vec![("deviceid", "7"), ("details", "YES"), ("v", "0")],
+            vec![("deviceid", "7"), ("details", "YES"), ("v", " 2")],
+            vec![
+                ("deviceid", "7"),
+                ("details", "YES"),
+                ("v", "1"),
+                ("v", "1"),
+            ],
+            vec![("deviceid", "7"), ("details", "YES"), ("details", "YES")],
+            vec![("deviceid", "7"), ("details", "YES"), ("describe", "yes")],
+        ] {
+            assert_eq!(code(scans(&bad)), 4, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_then_service_then_parameters() {
+        assert_eq!(
+            parse_request(&q(&[("service", "nope")])),
+            Err(MavError::BadKey)
+        );
+        assert_eq!(
+            parse_request(&q(&[("apikey", "k"), ("apikey", "k"), ("service", "nope")])),
+            Err(MavError::BadKey)
+        );
+        assert_eq!(
+            parse_request(&q(&[("APIKEY", "k"), ("service", "list_clients")])),
+            Err(MavError::BadKey)
+        );
+        for service in [
+            vec![],
+            vec![("service", "")],
+            vec![("service", "list_workstations")],
+            vec![("service", "list_clients"), ("service", "list_clients")],
+        ] {
+            let mut p = vec![("apikey", "k"), ("deviceid", "x")];
+            p.extend(service.clone());
+            assert_eq!(
+                parse_request(&q(&p)).map_err(|e| e.errorcode()),
+                Err(2),
+                "{service:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn discovery_calls() {
+        let call = |p: &[(&str, &str)]| {
+            let mut all = vec![("apikey", "k")];
+            all.extend_from_slice(p);
+            parse_request(&q(&all)).map(|r| r.call)
+        };
+        assert_eq!(
+            call(&[("service", "list_clients")]),
+            Ok(Call::ListClients { devicetype: None })
+        );
+        assert_eq!(
+            call(&[("service", "list_clients"), ("devicetype", "Server")]),
+            Ok(Call::ListClients {
+                devicetype: Some(DeviceType::Server)
+            })
+        );
+        assert_eq!(
+            call(&[("service", "list_sites"), ("clientid", "3")]),
+            Ok(Call::ListSites { client: 3 })
+        );
+        assert_eq!(
+            call(&[("service", "list_servers"), ("siteid", "4")]),
+            Ok(Call::ListServers { site: 4 })
+        );
+        assert_eq!(
+            call(&[("service", "list_devices_at_client"), ("clientid", "3")]),
+            Ok(Call::ListDevicesAtClient {
+                client: 3,
+                devicetype: DeviceType::Server
+            })
+        );
+        assert_eq!(
+            call(&[
+                ("service", "list_devices_at_client"),
+                ("clientid", "3"),
+                ("devicetype", "mobile_device")
+            ]),
+            Ok(Call::ListDevicesAtClient {
+                client: 3,
+                devicetype: DeviceType::MobileDevice
+            })
+        );
+        assert_eq!(
+            call(&[("service", "list_servers"), ("describe", "true")]),
+            Ok(Call::Describe(Service::ListServers))
+        );
+        assert_eq!(
+            call(&[("service", "list_servers"), ("siteid", "-1")]).map_err(|e| e.errorcode()),
+            Err(4)
+        );
+    }
+
+    #[test]
+    fn echoed_values_are_bounded() {
+        let long = "é".repeat(10_000);
+        let err = code_err(scans(&[("deviceid", &long), ("details", "YES")]));
+        assert!(err.to_string().chars().count() < 200, "{err}");
+    }
+
+    fn code_err(r: Result<Call, MavError>) -> MavError {
+        match r {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
 }

@@ -87,3 +87,28 @@ impl Xml {
         String::from_utf8_lossy(&self.w.into_inner()).into_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_keeps_what_xml_can_carry() {
+        assert!(matches!(clean("a\tb\nc\rd ü 日本 😀"), Cow::Borrowed(_)));
+        assert_eq!(
+            clean("a\u{0}b\u{1B}c\u{FFFE}\u{FFFF}"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn empty_text_is_an_empty_element() {
+        let mut x = Xml::new().expect("decl");
+        x.leaf("a", "").expect("leaf");
+        x.leaf_with("b", &[("k", "<&\"'>")], "\u{1}").expect("leaf");
+        assert_eq!(
+            x.finish(),
+            "<?xml version=\"1.0\" ?>\n<a/>\n<b k=\"&lt;&amp;&quot;&apos;&gt;\">\u{FFFD}</b>"
+        );
+    }
+}
