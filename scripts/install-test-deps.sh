@@ -18,6 +18,8 @@ APT_PACKAGES=(
   smbclient
   c-icap
   libc-icap-mod-virus-scan
+  # xmllint: crates/mav validates its XML responses against its XSD schemas.
+  libxml2-utils
 )
 
 missing=()
