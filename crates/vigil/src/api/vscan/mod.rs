@@ -150,65 +150,69 @@ impl Snapshot {
             .unwrap_or_else(|| json!({"svm_uuid": svm, "enabled": false, "cache_generation": 0}))
     }
 
-    /// The SVM's own pools, then the cluster's (idle here until given a role).
-    pub fn pools(&self, svm: &str) -> Vec<Seen> {
-        let mut out: Vec<Seen> = self
-            .pools
+    /// The SVM's own objects of `docs`, then (for a data SVM) the cluster's, each with
+    /// the viewing SVM's choice for `field` applied (`default` when it made none).
+    fn own_then_inherited(
+        &self,
+        docs: &[Value],
+        svm: &str,
+        kind: &str,
+        field: &str,
+        default: impl Fn(&str) -> Value,
+    ) -> Vec<Seen> {
+        let seen = |record: Value, inherited| Seen { record, inherited };
+        let mut out: Vec<Seen> = docs
             .iter()
-            .filter(|p| owner_of(p) == svm)
-            .map(|p| Seen {
-                record: p.clone(),
-                inherited: false,
-            })
+            .filter(|d| owner_of(d) == svm)
+            .map(|d| seen(d.clone(), false))
             .collect();
         if self.inherits(svm) {
-            for p in self.pools.iter().filter(|p| owner_of(p) == self.admin) {
-                let name = p["name"].as_str().unwrap_or_default();
-                let role = self
+            for d in docs.iter().filter(|d| owner_of(d) == self.admin) {
+                let name = d["name"].as_str().unwrap_or_default();
+                let choice = self
                     .inherited
-                    .get(&inherited_id(svm, POOL_KIND, name))
-                    .and_then(|o| o["role"].as_str())
-                    .unwrap_or("idle");
-                let mut record = p.clone();
-                record["role"] = json!(role);
-                out.push(Seen {
-                    record,
-                    inherited: true,
-                });
+                    .get(&inherited_id(svm, kind, name))
+                    .map(|o| o[field].clone())
+                    .filter(|v| !v.is_null())
+                    .unwrap_or_else(|| default(name));
+                let mut record = d.clone();
+                record[field] = choice;
+                out.push(seen(record, true));
             }
         }
         out
     }
 
+    /// The SVM's own pools, then the cluster's (idle here until given a role).
+    pub fn pools(&self, svm: &str) -> Vec<Seen> {
+        self.own_then_inherited(&self.pools, svm, POOL_KIND, "role", |_| json!("idle"))
+    }
+
     /// The SVM's own on-access policies, then the cluster's. An inherited policy is
     /// enabled where the SVM enabled it; `default_CIFS` starts enabled everywhere.
     pub fn on_access(&self, svm: &str) -> Vec<Seen> {
-        let mut out: Vec<Seen> = self
-            .on_access
-            .iter()
-            .filter(|p| owner_of(p) == svm)
-            .map(|p| Seen {
-                record: p.clone(),
-                inherited: false,
-            })
-            .collect();
-        if self.inherits(svm) {
-            for p in self.on_access.iter().filter(|p| owner_of(p) == self.admin) {
-                let name = p["name"].as_str().unwrap_or_default();
-                let enabled = self
-                    .inherited
-                    .get(&inherited_id(svm, ON_ACCESS_KIND, name))
-                    .and_then(|o| o["enabled"].as_bool())
-                    .unwrap_or(name == DEFAULT_POLICY);
-                let mut record = p.clone();
-                record["enabled"] = json!(enabled);
-                out.push(Seen {
-                    record,
-                    inherited: true,
-                });
-            }
+        self.own_then_inherited(&self.on_access, svm, ON_ACCESS_KIND, "enabled", |name| {
+            json!(name == DEFAULT_POLICY)
+        })
+    }
+
+    /// Whether `name` is taken for a new object of `svm`: an SVM sees its own objects and
+    /// the cluster's; a cluster object would be seen by every SVM.
+    pub fn name_taken(
+        &self,
+        svm: &str,
+        data_svms: &[String],
+        sees: impl Fn(&Snapshot, &str) -> bool,
+    ) -> bool {
+        if svm == self.admin {
+            data_svms
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(self.admin.as_str()))
+                .any(|s| sees(self, s))
+        } else {
+            sees(self, svm)
         }
-        out
     }
 
     pub fn on_demand(&self, svm: &str) -> Vec<Value> {

@@ -102,17 +102,6 @@ pub fn new_policy(svm_uuid: &str, body: &Value, default_enabled: bool) -> ApiRes
     }))
 }
 
-fn name_taken(snapshot: &Snapshot, svm_uuid: &str, name: &str, data_svms: &[String]) -> bool {
-    if svm_uuid == snapshot.admin {
-        data_svms
-            .iter()
-            .chain(std::iter::once(&snapshot.admin))
-            .any(|s| snapshot.policy(s, name).is_some())
-    } else {
-        snapshot.policy(svm_uuid, name).is_some()
-    }
-}
-
 /// How an insert went: saved, or saved disabled because another policy is enabled.
 pub enum Inserted {
     Saved,
@@ -132,7 +121,9 @@ pub fn insert_policy(
         .unwrap_or_default()
         .to_string();
     let name = policy["name"].as_str().unwrap_or_default().to_string();
-    if name_taken(snapshot, &svm_uuid, &name, data_svms) {
+    if snapshot.name_taken(&svm_uuid, data_svms, |snap, s| {
+        snap.policy(s, &name).is_some()
+    }) {
         return Err(ApiError::new(
             Code::Duplicate,
             format!("On-Access policy \"{name}\" already exists."),

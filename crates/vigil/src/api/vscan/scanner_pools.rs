@@ -210,19 +210,6 @@ pub fn new_pool(state: &State, svm_uuid: &str, body: &Value) -> ApiResult<Value>
     }))
 }
 
-/// A pool name is taken when the SVM sees one (its own or the cluster's) or, for a
-/// cluster pool, when any data SVM owns one of that name.
-pub fn name_taken(snapshot: &Snapshot, svm_uuid: &str, name: &str, data_svms: &[String]) -> bool {
-    if svm_uuid == snapshot.admin {
-        data_svms
-            .iter()
-            .chain(std::iter::once(&snapshot.admin))
-            .any(|s| snapshot.pool(s, name).is_some())
-    } else {
-        snapshot.pool(svm_uuid, name).is_some()
-    }
-}
-
 /// Inserts a validated pool, refusing a taken name.
 pub fn insert_pool(
     txn: &mut Txn<'_>,
@@ -232,7 +219,9 @@ pub fn insert_pool(
 ) -> ApiResult<()> {
     let svm_uuid = pool["svm"]["uuid"].as_str().unwrap_or_default().to_string();
     let name = pool["name"].as_str().unwrap_or_default().to_string();
-    if name_taken(snapshot, &svm_uuid, &name, data_svms) {
+    if snapshot.name_taken(&svm_uuid, data_svms, |snap, s| {
+        snap.pool(s, &name).is_some()
+    }) {
         return Err(ApiError::new(
             Code::Duplicate,
             format!("Scanner pool \"{name}\" already exists."),
