@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod mav_service;
 pub mod namespace;
 pub mod ondemand;
 pub mod quarantine;

@@ -43,7 +43,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
     tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 
-    let app = Router::new().fallback(handle).with_state(Arc::clone(&api));
+    let app = Router::new().fallback(handle).with_state(App {
+        api: Arc::clone(&api),
+        state: Arc::clone(&state),
+    });
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
@@ -115,12 +118,59 @@ async fn wait_for_signal() {
     }
 }
 
-async fn handle(AxumState(api): AxumState<Arc<Api>>, request: Request<Body>) -> Response {
+#[derive(Clone)]
+struct App {
+    api: Arc<Api>,
+    state: Arc<State>,
+}
+
+/// `GET /api/?service=…` is the RMM reporting service (API-key auth, XML), not ONTAP's
+/// REST API.
+fn is_mav(parts: &axum::http::request::Parts) -> bool {
+    parts.method == axum::http::Method::GET
+        && matches!(parts.uri.path(), "/api" | "/api/")
+        && parts
+            .uri
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "service"))
+}
+
+async fn mav_response(state: &State, parts: &axum::http::request::Parts) -> Response {
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("vigil")
+        .to_string();
+    let xml = crate::mav_service::respond(state, &query, &host).await;
+    let mut response = Response::new(Body::from(xml));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(mav::CONTENT_TYPE),
+    );
+    response
+}
+
+async fn handle(AxumState(app): AxumState<App>, request: Request<Body>) -> Response {
+    let api = app.api;
     let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let (parts, body) = request.into_parts();
     let span = tracing::info_span!("request", id = %request_id, method = %parts.method, path = %parts.uri.path());
     async move {
         let started = Instant::now();
+        if is_mav(&parts) {
+            let response = mav_response(&app.state, &parts).await;
+            tracing::info!(
+                status = 200,
+                micros = started.elapsed().as_micros() as u64,
+                "MAV request done"
+            );
+            return response;
+        }
         let limit = api.body_limit();
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| limit);
         let unread_body = body.is_err();
@@ -195,6 +245,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     });
     first_start(&state).await?;
     crate::scanners::start(&state, events_rx);
+    crate::mav_service::assign_device_ids(&state).await?;
     crate::quarantine::clean_orphans(&state.config.data_dir);
     crate::quarantine::finish_interrupted(&state);
     crate::ondemand::start_scheduler(&state);

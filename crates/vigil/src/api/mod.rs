@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod cluster;
 pub mod jobs;
+pub mod mav_keys;
 pub mod nodes;
 pub mod s3_audit;
 pub mod schedules;
@@ -33,6 +34,7 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::events::Events::new(state)))
         .register(Arc::new(vscan::quarantine::Quarantine::new(state)))
         .register(Arc::new(vscan::runs::Runs::new(state)))
+        .register(Arc::new(mav_keys::MavKeys::new(state)))
         .register(Arc::new(s3_audit::S3Audit::new(state)))
         .build(
             Arc::clone(&state.jobs),

@@ -117,6 +117,9 @@ impl Svms {
             )
             .read_only()
             .expensive(),
+            integer("mav_device_id").read_only().expensive().doc(
+                "Vigil extension: the SVM's device id in the managed-antivirus reporting service.",
+            ),
         ]));
         def.collection = Some("/api/svm/svms");
         def.instance = Some("/api/svm/svms/{uuid}");
@@ -153,6 +156,12 @@ impl Resource for Svms {
             .map(|s| {
                 let mut r = (**s).clone();
                 r["snapmirror"] = json!({"is_protected": false, "protected_volumes_count": 0});
+                if let Some(id) = r["uuid"]
+                    .as_str()
+                    .and_then(|u| crate::mav_service::device_id(&self.state, u))
+                {
+                    r["mav_device_id"] = json!(id);
+                }
                 r
             })
             .collect())
@@ -264,6 +273,7 @@ impl Resource for Svms {
             }
             txn.put(SVM_KIND, &uuid, stored);
             txn.commit().await?;
+            crate::mav_service::assign_device_ids(&state).await?;
             Ok("success".to_string())
         }));
         Ok(Created { record, work })
