@@ -8,7 +8,8 @@
 //! other server; when none can answer, the caller gets an error and a `scan_failed` or
 //! `scan_timedout` event is recorded, so a file is never reported clean by default.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -191,22 +192,20 @@ impl Manager {
         path: &Path,
         file_path: &str,
     ) -> Result<Scanned, ScanError> {
-        // A file that cannot be opened is not a server's fault: no failover for it.
-        let opened = std::fs::File::open(path).and_then(|f| f.metadata());
-        let meta = match opened {
-            Ok(meta) => meta,
-            Err(e) => {
-                let error = ScanError::Unreadable(e.to_string());
-                self.report(
-                    ScanEventKind::ScanInternalError,
-                    svm,
-                    file_path,
-                    None,
-                    error.to_string(),
-                );
-                return Err(error);
-            }
+        // A file that cannot be read is not a server's fault: no failover for it.
+        let unreadable = |e: io::Error| {
+            let error = ScanError::Unreadable(e.to_string());
+            self.report(
+                ScanEventKind::ScanInternalError,
+                svm,
+                file_path,
+                None,
+                error.to_string(),
+            );
+            error
         };
+        // A stat is enough to answer from the cache; the file is opened only on a miss.
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
         let candidates = self.candidates(svm);
         let cache = lock(&self.cache).clone();
         let generation = lock(&self.generations).get(svm).copied().unwrap_or(0);
@@ -223,6 +222,7 @@ impl Manager {
                 version: None,
             });
         }
+        let opened = std::fs::File::open(path).map_err(unreadable)?;
         let mut error = ScanError::NoServer;
         // One retry on another server, so one dead server costs at most one timeout.
         for c in candidates.iter().take(2) {
@@ -232,7 +232,8 @@ impl Manager {
             c.load.in_flight.fetch_add(1, Ordering::Relaxed);
             let _counted = InFlight(&c.load);
             let attempt =
-                tokio::time::timeout(self.config.scan_timeout, self.scan_on(c, path)).await;
+                tokio::time::timeout(self.config.scan_timeout, self.scan_on(c, path, &opened))
+                    .await;
             match attempt {
                 Ok(Ok(verdict)) => {
                     c.load.served.fetch_add(1, Ordering::Relaxed);
@@ -306,9 +307,15 @@ impl Manager {
         });
     }
 
-    async fn scan_on(&self, c: &Candidate, path: &Path) -> io::Result<Verdict> {
+    /// Scans the already opened `file` (each attempt reads it from its start).
+    async fn scan_on(&self, c: &Candidate, path: &Path, file: &File) -> io::Result<Verdict> {
+        let from_start = || -> io::Result<File> {
+            let mut f = file.try_clone()?;
+            f.seek(SeekFrom::Start(0))?;
+            Ok(f)
+        };
         if let Some(client) = &c.icap {
-            return icap_scan(client, path).await;
+            return icap_scan(client, path, from_start()?).await;
         }
         let address = c
             .server
@@ -316,11 +323,11 @@ impl Manager {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let local = lock(&self.local).clone();
         if let Some(local) = local.filter(|l| l.addresses.contains(&address)) {
-            let path = path.to_path_buf();
+            let f = from_start()?;
             return local
                 .pool
                 .run(format!("vscan {}", path.display()), move |s| {
-                    s.scan_path(&path, Mode::FirstMatch)
+                    s.scan_file(&f, Mode::FirstMatch)
                 })
                 .await
                 .map_err(|_| io::Error::other("the embedded scanner has stopped"));
@@ -334,11 +341,12 @@ impl Manager {
         let client = Client::new(endpoint.clone(), self.config.scan_timeout);
         let reply = match endpoint {
             // Same host: hand over the open file, no copy.
-            Endpoint::Unix(_) => {
-                let file = std::fs::File::open(path)?;
-                client.fildes(file.as_fd()).await?
+            Endpoint::Unix(_) => client.fildes(from_start()?.as_fd()).await?,
+            Endpoint::Tcp(_) => {
+                client
+                    .instream(tokio::fs::File::from_std(from_start()?))
+                    .await?
             }
-            Endpoint::Tcp(_) => client.instream(tokio::fs::File::open(path).await?).await?,
         };
         Ok(reply_verdict(reply))
     }
@@ -367,9 +375,9 @@ fn engine_tag(candidates: &[Candidate]) -> String {
 
 /// RESPMOD of the file. A response the server modified without naming a threat (a
 /// block page, a cut echo) is a detection: the file is not known clean.
-async fn icap_scan(client: &icap::IcapClient, path: &Path) -> io::Result<Verdict> {
-    let file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
+async fn icap_scan(client: &icap::IcapClient, path: &Path, file: File) -> io::Result<Verdict> {
+    let size = file.metadata()?.len();
+    let file = tokio::fs::File::from_std(file);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
