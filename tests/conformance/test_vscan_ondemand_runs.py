@@ -63,7 +63,7 @@ def test_run_on_request_scans_the_tree_and_reports(fresh_server, tmp_path):
     assert "INFECTED /vol1/docs/deep/eicar.com: Vigil.Test.EICAR" in text
     assert "excluded.com" not in text and "link.com" not in text
     assert "Files skipped by scope: 1" in text
-    assert not list((root / "vol1" / "reports").glob(".*.tmp")), "report written aside, then renamed"
+    assert not list((root / "vol1" / "reports").glob(".*.partial")), "report written aside, then renamed"
 
     events = raw.get(f"{VSCAN}/{svm}/events", params={"type": "file_infected", "fields": "file_path,server"}).json()
     assert [e["file_path"] for e in events["records"]] == ["/vol1/docs/deep/eicar.com"]

@@ -26,7 +26,8 @@ pub fn digest(key: &str) -> String {
         .collect()
 }
 
-/// Gives every SVM without one the next device id. Ids are never reused.
+/// Gives every SVM without one the next device id (at start and when an SVM is
+/// created, so requests only read). Ids are never reused.
 pub async fn assign_device_ids(state: &State) -> Result<(), store::StoreError> {
     let mut txn = state.store.begin().await;
     let known = txn.list(DEVICE_KIND);
@@ -248,9 +249,6 @@ impl mav::Source for History<'_> {
 
 /// Answers one request (always HTTP 200 with XML, errors in the RMM form).
 pub async fn respond(state: &State, query: &[(String, String)], host: &str) -> String {
-    if let Err(e) = assign_device_ids(state).await {
-        tracing::error!(error = %e, "cannot assign MAV device ids");
-    }
     let ctx = mav::Context::new(host, Utc::now());
     match mav::handle(query, &Keys(state), &History(state), &ctx) {
         Ok(xml) => xml,

@@ -413,9 +413,8 @@ fn write_report(
     for (path, reason) in &tally.errors {
         text.push_str(&format!("  ERROR {path}: {reason}\n"));
     }
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| format!("writing the report: {e}"))?;
-    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| format!("placing the report: {e}"))?;
+    crate::files::write_whole(&dir.join(&name), text.as_bytes())
+        .map_err(|e| format!("writing the report: {e}"))?;
     Ok(format!("{}/{name}", log_path.trim_end_matches('/')))
 }
 

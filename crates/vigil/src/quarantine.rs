@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::files::{copy_whole, write_whole};
+
 pub const ACTIONS: &[&str] = &["report", "quarantine", "rename", "delete"];
 /// Suffix given by `rename`.
 pub const RENAMED_SUFFIX: &str = ".vscan-infected";
@@ -40,18 +42,6 @@ impl Done {
 
 pub fn dir(data_dir: &Path, svm_uuid: &str) -> PathBuf {
     data_dir.join("quarantine").join(svm_uuid)
-}
-
-/// Copies `from` to `to` through a temporary name, synced, so `to` is whole or absent.
-fn copy_whole(from: &Path, to: &Path) -> io::Result<()> {
-    let tmp = to.with_extension("partial");
-    fs::copy(from, &tmp)?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, to)?;
-    if let Some(parent) = to.parent() {
-        File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// Applies `action` to the infected file at `host_path` (`svm_path` as the SVM names it).
@@ -86,9 +76,7 @@ pub fn remediate(
                 "quarantine_time": crate::scanners::event_time(chrono::Utc::now()),
             });
             let json_path = dir.join(format!("{id}.json"));
-            fs::write(json_path.with_extension("partial"), record.to_string())?;
-            fs::rename(json_path.with_extension("partial"), &json_path)?;
-            File::open(&dir)?.sync_all()?;
+            write_whole(&json_path, record.to_string().as_bytes())?;
             fs::remove_file(host_path)?;
             Ok(Done::Quarantined { id })
         }
