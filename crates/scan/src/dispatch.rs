@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,12 +41,12 @@ impl Load {
     }
 }
 
-/// Decrements the in-flight count however the scan ends.
-struct InFlight<'a>(&'a Load);
+/// Decrements the in-flight count however the scans end.
+struct InFlight<'a>(&'a Load, usize);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -113,6 +113,7 @@ pub struct ScanEvent {
     pub detail: String,
 }
 
+#[derive(Clone)]
 struct Candidate {
     icap: Option<icap::IcapClient>,
     server: String,
@@ -185,6 +186,21 @@ impl Manager {
         out
     }
 
+    /// What scanning for `svm` goes through right now: its connected servers of the
+    /// active role, the cache and the SVM's cache generation. Taken once per batch, so a
+    /// batch is answered by one consistent set of servers.
+    pub fn view(&self, svm: &str) -> View {
+        let candidates = self.candidates(svm);
+        let engine = engine_tag(&candidates);
+        View {
+            svm: svm.to_string(),
+            cache: lock(&self.cache).clone(),
+            generation: lock(&self.generations).get(svm).copied().unwrap_or(0),
+            engine,
+            candidates,
+        }
+    }
+
     /// Scans `path` (a host path) for `svm`; `file_path` is how events name the file.
     pub async fn scan(
         &self,
@@ -206,86 +222,185 @@ impl Manager {
         };
         // A stat is enough to answer from the cache; the file is opened only on a miss.
         let meta = std::fs::metadata(path).map_err(unreadable)?;
-        let candidates = self.candidates(svm);
-        let cache = lock(&self.cache).clone();
-        let generation = lock(&self.generations).get(svm).copied().unwrap_or(0);
-        let engine = engine_tag(&candidates);
-        let file = FileId::of(&meta);
-        if let Some(cache) = &cache
-            && !candidates.is_empty()
-            && cache.is_clean(svm, &file, &engine, generation)
-        {
-            return Ok(Scanned {
-                verdict: Verdict::Clean,
-                server: CACHE.to_string(),
-                vendor: None,
-                version: None,
-            });
+        let view = self.view(svm);
+        if view.is_clean(&FileId::of(&meta)) {
+            return Ok(Scanned::from_cache());
         }
-        let opened = std::fs::File::open(path).map_err(unreadable)?;
-        let mut error = ScanError::NoServer;
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let id = FileId::of(&file.metadata().map_err(unreadable)?);
+        let item = Opened {
+            file,
+            id,
+            path: path.to_path_buf(),
+            file_path: file_path.to_string(),
+        };
+        let mut results = self.scan_opened(&view, Arc::from([item])).await;
+        results.pop().unwrap_or(Err(ScanError::NoServer))
+    }
+
+    /// Scans files the caller has opened (and checked against the cache with the same
+    /// `view`), in the order given. Files that go to the embedded engine are scanned in
+    /// one job, so a batch costs one queue round trip instead of one per file; other
+    /// servers get one request per file, concurrently within the server's slots. A
+    /// server that fails or times out hands the files it did not answer to one other.
+    pub async fn scan_opened(
+        &self,
+        view: &View,
+        items: Arc<[Opened]>,
+    ) -> Vec<Result<Scanned, ScanError>> {
+        let svm = view.svm.as_str();
+        let mut results: Vec<Option<Result<Scanned, ScanError>>> = vec![None; items.len()];
+        let mut errors: Vec<ScanError> = vec![ScanError::NoServer; items.len()];
         // One retry on another server, so one dead server costs at most one timeout.
-        for c in candidates.iter().take(2) {
-            let Ok(_slot) = c.load.slots.acquire().await else {
-                continue;
-            };
-            c.load.in_flight.fetch_add(1, Ordering::Relaxed);
-            let _counted = InFlight(&c.load);
-            let attempt =
-                tokio::time::timeout(self.config.scan_timeout, self.scan_on(c, path, &opened))
-                    .await;
-            match attempt {
-                Ok(Ok(verdict)) => {
-                    c.load.served.fetch_add(1, Ordering::Relaxed);
-                    if verdict.is_clean()
-                        && let Some(cache) = &cache
-                    {
-                        cache.insert_clean(svm, &file, &engine, generation);
+        for c in view.candidates.iter().take(2) {
+            let pending: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            for (i, attempt) in self.attempt(c, &items, &pending).await {
+                let item = &items[i];
+                match attempt {
+                    Ok(Ok(verdict)) => {
+                        c.load.served.fetch_add(1, Ordering::Relaxed);
+                        results[i] = Some(Ok(self.accept(view, c, item, verdict)));
                     }
-                    let kind = match &verdict {
-                        Verdict::Infected(_) | Verdict::LimitExceeded(_) => {
-                            Some(ScanEventKind::FileInfected)
-                        }
-                        Verdict::Error(_) => Some(ScanEventKind::ScanInternalError),
-                        Verdict::Clean => None,
-                    };
-                    if let Some(kind) = kind {
-                        let detail = match &verdict {
-                            Verdict::Error(e) => e.clone(),
-                            v => v.found_names().join(", "),
+                    Ok(Err(e)) => {
+                        tracing::warn!(svm, server = %c.server, path = item.file_path, error = %e, "scan failed; trying another server");
+                        errors[i] = ScanError::Failed {
+                            server: c.server.clone(),
+                            detail: e.to_string(),
                         };
-                        self.report(kind, svm, file_path, Some(c), detail);
                     }
-                    return Ok(Scanned {
-                        verdict,
-                        server: c.server.clone(),
-                        vendor: c.vendor.clone(),
-                        version: c.version.clone(),
-                    });
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(svm, server = %c.server, error = %e, "scan failed; trying another server");
-                    error = ScanError::Failed {
-                        server: c.server.clone(),
-                        detail: e.to_string(),
-                    };
-                }
-                Err(_) => {
-                    tracing::warn!(svm, server = %c.server, "scan timed out; trying another server");
-                    error = ScanError::TimedOut {
-                        server: c.server.clone(),
-                    };
+                    Err(_) => {
+                        tracing::warn!(svm, server = %c.server, path = item.file_path, "scan timed out; trying another server");
+                        errors[i] = ScanError::TimedOut {
+                            server: c.server.clone(),
+                        };
+                    }
                 }
             }
         }
-        let (kind, server) = match &error {
-            ScanError::TimedOut { server } => (ScanEventKind::ScanTimedout, Some(server)),
-            ScanError::Failed { server, .. } => (ScanEventKind::ScanFailed, Some(server)),
-            ScanError::NoServer | ScanError::Unreadable(_) => (ScanEventKind::ScanFailed, None),
+        results
+            .into_iter()
+            .zip(errors)
+            .zip(items.iter())
+            .map(|((result, error), item)| {
+                result.unwrap_or_else(|| {
+                    let (kind, server) = match &error {
+                        ScanError::TimedOut { server } => {
+                            (ScanEventKind::ScanTimedout, Some(server))
+                        }
+                        ScanError::Failed { server, .. } => {
+                            (ScanEventKind::ScanFailed, Some(server))
+                        }
+                        ScanError::NoServer | ScanError::Unreadable(_) => {
+                            (ScanEventKind::ScanFailed, None)
+                        }
+                    };
+                    let candidate =
+                        server.and_then(|s| view.candidates.iter().find(|c| &c.server == s));
+                    self.report(kind, svm, &item.file_path, candidate, error.to_string());
+                    Err(error)
+                })
+            })
+            .collect()
+    }
+
+    /// A verdict from `c`: cached when clean, reported when not.
+    fn accept(&self, view: &View, c: &Candidate, item: &Opened, verdict: Verdict) -> Scanned {
+        if verdict.is_clean()
+            && let Some(cache) = &view.cache
+        {
+            cache.insert_clean(&view.svm, &item.id, &view.engine, view.generation);
+        }
+        let kind = match &verdict {
+            Verdict::Infected(_) | Verdict::LimitExceeded(_) => Some(ScanEventKind::FileInfected),
+            Verdict::Error(_) => Some(ScanEventKind::ScanInternalError),
+            Verdict::Clean => None,
         };
-        let candidate = server.and_then(|s| candidates.iter().find(|c| &c.server == s));
-        self.report(kind, svm, file_path, candidate, error.to_string());
-        Err(error)
+        if let Some(kind) = kind {
+            let detail = match &verdict {
+                Verdict::Error(e) => e.clone(),
+                v => v.found_names().join(", "),
+            };
+            self.report(kind, &view.svm, &item.file_path, Some(c), detail);
+        }
+        Scanned {
+            verdict,
+            server: c.server.clone(),
+            vendor: c.vendor.clone(),
+            version: c.version.clone(),
+        }
+    }
+
+    /// One attempt of the `pending` items on `c`: the verdict, a server failure, or a
+    /// timeout, per item.
+    async fn attempt(
+        &self,
+        c: &Candidate,
+        items: &Arc<[Opened]>,
+        pending: &[usize],
+    ) -> Vec<(usize, Result<io::Result<Verdict>, TimedOut>)> {
+        let timeout = self.config.scan_timeout;
+        if let Some(local) = self.local_for(c) {
+            let Ok(_slot) = c.load.slots.acquire().await else {
+                return Vec::new();
+            };
+            c.load.in_flight.fetch_add(pending.len(), Ordering::Relaxed);
+            let _counted = InFlight(&c.load, pending.len());
+            let description = match pending {
+                [one] => format!("vscan {}", items[*one].path.display()),
+                many => format!("vscan {} files", many.len()),
+            };
+            // The engine reads with pread and maps from offset 0: the files need no
+            // rewinding and no second descriptor.
+            let (files, indices) = (Arc::clone(items), pending.to_vec());
+            let job = local.pool.run(description, move |s| {
+                indices
+                    .iter()
+                    .map(|&i| s.scan_file(&files[i].file, Mode::FirstMatch))
+                    .collect::<Vec<Verdict>>()
+            });
+            // The budget grows with the batch: each file gets the per-scan timeout.
+            let budget = timeout.saturating_mul(u32::try_from(pending.len()).unwrap_or(u32::MAX));
+            return match tokio::time::timeout(budget, job).await {
+                Ok(Ok(verdicts)) => pending
+                    .iter()
+                    .copied()
+                    .zip(verdicts.into_iter().map(|v| Ok(Ok(v))))
+                    .collect(),
+                Ok(Err(_)) => pending
+                    .iter()
+                    .map(|&i| {
+                        (
+                            i,
+                            Ok(Err(io::Error::other("the embedded scanner has stopped"))),
+                        )
+                    })
+                    .collect(),
+                Err(_) => pending.iter().map(|&i| (i, Err(TimedOut))).collect(),
+            };
+        }
+        let one = |i: usize| async move {
+            let item = &items[i];
+            let Ok(_slot) = c.load.slots.acquire().await else {
+                return (i, Ok(Err(io::Error::other("the server was removed"))));
+            };
+            c.load.in_flight.fetch_add(1, Ordering::Relaxed);
+            let _counted = InFlight(&c.load, 1);
+            let outcome =
+                tokio::time::timeout(timeout, self.scan_remote(c, &item.path, &item.file)).await;
+            (i, outcome.map_err(|_| TimedOut))
+        };
+        futures::future::join_all(pending.iter().map(|&i| one(i))).await
+    }
+
+    /// The embedded engine, when `c` is one of its addresses.
+    fn local_for(&self, c: &Candidate) -> Option<Arc<Local>> {
+        let address = c.server.parse::<ServerAddress>().ok()?;
+        lock(&self.local)
+            .clone()
+            .filter(|l| l.addresses.contains(&address))
     }
 
     fn report(
@@ -307,31 +422,16 @@ impl Manager {
         });
     }
 
-    /// Scans the already opened `file` (each attempt reads it from its start).
-    async fn scan_on(&self, c: &Candidate, path: &Path, file: &File) -> io::Result<Verdict> {
-        let from_start = || -> io::Result<File> {
-            let mut f = file.try_clone()?;
-            f.seek(SeekFrom::Start(0))?;
-            Ok(f)
-        };
+    /// Scans the already opened `file` on a clamd or ICAP server (each attempt reads it
+    /// from its start).
+    async fn scan_remote(&self, c: &Candidate, path: &Path, file: &File) -> io::Result<Verdict> {
         if let Some(client) = &c.icap {
-            return icap_scan(client, path, from_start()?).await;
+            return icap_scan(client, path, from_start(file)?).await;
         }
         let address = c
             .server
             .parse::<ServerAddress>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let local = lock(&self.local).clone();
-        if let Some(local) = local.filter(|l| l.addresses.contains(&address)) {
-            let f = from_start()?;
-            return local
-                .pool
-                .run(format!("vscan {}", path.display()), move |s| {
-                    s.scan_file(&f, Mode::FirstMatch)
-                })
-                .await
-                .map_err(|_| io::Error::other("the embedded scanner has stopped"));
-        }
         let Some(endpoint) = clamd_endpoint(&address).await? else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -341,14 +441,72 @@ impl Manager {
         let client = Client::new(endpoint.clone(), self.config.scan_timeout);
         let reply = match endpoint {
             // Same host: hand over the open file, no copy.
-            Endpoint::Unix(_) => client.fildes(from_start()?.as_fd()).await?,
+            Endpoint::Unix(_) => client.fildes(from_start(file)?.as_fd()).await?,
             Endpoint::Tcp(_) => {
                 client
-                    .instream(tokio::fs::File::from_std(from_start()?))
+                    .instream(tokio::fs::File::from_std(from_start(file)?))
                     .await?
             }
         };
         Ok(reply_verdict(reply))
+    }
+}
+
+/// A scan attempt ran out of time.
+struct TimedOut;
+
+/// Another handle on `file`, positioned at its start.
+fn from_start(file: &File) -> io::Result<File> {
+    let mut f = file.try_clone()?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(f)
+}
+
+/// A file opened by the caller for [`Manager::scan_opened`].
+pub struct Opened {
+    pub file: File,
+    /// Its identity and state, from `fstat` of the open file.
+    pub id: FileId,
+    /// Its host path (ICAP names the file after it; the pool's job list shows it).
+    pub path: PathBuf,
+    /// How events name it (`/vol1/a.exe`).
+    pub file_path: String,
+}
+
+/// The servers, cache and generation one batch of an SVM's scans goes through.
+pub struct View {
+    svm: String,
+    candidates: Vec<Candidate>,
+    cache: Option<Arc<ScanCache>>,
+    generation: u64,
+    engine: String,
+}
+
+impl View {
+    /// Is this file, as it is now, known clean to every server that could scan it? A
+    /// hit needs a connected server: the engine tag is made from them.
+    pub fn is_clean(&self, file: &FileId) -> bool {
+        !self.candidates.is_empty()
+            && self
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.is_clean(&self.svm, file, &self.engine, self.generation))
+    }
+
+    /// No server can scan for the SVM now.
+    pub fn has_no_server(&self) -> bool {
+        self.candidates.is_empty()
+    }
+}
+
+impl Scanned {
+    fn from_cache() -> Scanned {
+        Scanned {
+            verdict: Verdict::Clean,
+            server: CACHE.to_string(),
+            vendor: None,
+            version: None,
+        }
     }
 }
 

@@ -59,6 +59,12 @@ pub struct ServeArgs {
     /// Days Vscan events are kept (30).
     #[arg(long, env = "VIGIL_VSCAN_EVENTS_MAX_AGE_DAYS")]
     pub vscan_events_max_age_days: Option<u64>,
+    /// On-demand run records kept, newest first (100000).
+    #[arg(long, env = "VIGIL_VSCAN_RUNS_MAX")]
+    pub vscan_runs_max: Option<u64>,
+    /// Days on-demand run records are kept (366: the RMM asks for a year of history).
+    #[arg(long, env = "VIGIL_VSCAN_RUNS_MAX_AGE_DAYS")]
+    pub vscan_runs_max_age_days: Option<u64>,
     /// Clean verdicts the scan cache keeps (1000000).
     #[arg(long, env = "VIGIL_SCAN_CACHE_ENTRIES")]
     pub scan_cache_entries: Option<usize>,
@@ -87,6 +93,8 @@ pub struct Config {
     pub vscan_events_max: u64,
     pub vscan_events_max_age: Duration,
     pub scan_cache_entries: usize,
+    pub vscan_runs_max: u64,
+    pub vscan_runs_max_age: Duration,
 }
 
 impl ServeArgs {
@@ -171,6 +179,17 @@ impl ServeArgs {
                         .vscan_events_max_age_days
                         .or(file.vscan_events_max_age_days)
                         .unwrap_or(30),
+            ),
+            vscan_runs_max: self
+                .vscan_runs_max
+                .or(file.vscan_runs_max)
+                .unwrap_or(100_000),
+            vscan_runs_max_age: Duration::from_secs(
+                86_400
+                    * self
+                        .vscan_runs_max_age_days
+                        .or(file.vscan_runs_max_age_days)
+                        .unwrap_or(366),
             ),
             listen,
             database_url,

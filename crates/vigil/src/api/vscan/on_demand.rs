@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rest::schema::{Ty, array, reference, string};
+use rest::schema::{Ty, array, boolean, reference, string};
 use rest::{
     ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
@@ -38,7 +38,24 @@ pub fn policy_fields() -> Vec<rest::schema::Field> {
             .read_write()
             .expensive()
             .doc("Vigil extension: report (default), quarantine, rename or delete infected files."),
+        boolean("incremental")
+            .read_write()
+            .expensive()
+            .doc("Vigil extension: scheduled runs scan only files changed since the last complete run (QUICK scans); default false."),
     ]
+}
+
+/// `incremental`: a boolean.
+fn check_incremental(value: &Value) -> ApiResult<bool> {
+    value.as_bool().ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidFieldValue,
+            format!(
+                "\"{value}\" is an invalid value for field \"incremental\": use true or false."
+            ),
+        )
+        .with_target("incremental")
+    })
 }
 
 /// `remediation`: what a run does with an infected file.
@@ -68,14 +85,41 @@ impl OnDemandPolicies {
         def.delete = true;
         def.svm_field = Some("svm.uuid");
         def.vsadmin = VsadminAccess::All;
-        // Vigil extension: `PATCH ...?action=run` runs the policy now (ONTAP's CLI
-        // `vserver vscan on-demand-task run`), as a job whose message sums up the run.
-        def.params = &[(Method::Patch, "action")];
+        // Vigil extensions: `PATCH ...?action=run[&incremental=true|false]` runs the
+        // policy now (ONTAP's CLI `vserver vscan on-demand-task run`), as a job whose
+        // message sums up the run; `?action=cancel` stops the running one.
+        def.params = &[(Method::Patch, "action"), (Method::Patch, "incremental")];
         def.patch_actions = &["action"];
         OnDemandPolicies {
             state: Arc::clone(state),
             def,
         }
+    }
+}
+
+impl OnDemandPolicies {
+    /// `?action=run`: the run as a job whose message sums it up.
+    fn run(&self, svm_uuid: &str, name: &str, incremental: Option<bool>) -> ApiResult<Work> {
+        let ticket = crate::ondemand::prepare(&self.state, svm_uuid, name)?;
+        let state = Arc::clone(&self.state);
+        let (svm_uuid, name) = (svm_uuid.to_string(), name.to_string());
+        let trigger = crate::ondemand::Trigger {
+            by: "request",
+            incremental,
+        };
+        Ok(Work::Job(Box::pin(async move {
+            let run = crate::ondemand::run(state, svm_uuid, name, trigger, ticket).await?;
+            Ok(format!(
+                "On-Demand run {} ({}) {}: {} files scanned, {} infected, {} errors; report {}",
+                run["uuid"].as_str().unwrap_or_default(),
+                run["type"].as_str().unwrap_or_default(),
+                run["status"].as_str().unwrap_or_default().to_lowercase(),
+                run["files_scanned"],
+                run["infected_count"],
+                run["error_count"],
+                run["report"].as_str().unwrap_or("not written"),
+            ))
+        })))
     }
 }
 
@@ -276,6 +320,10 @@ pub fn new_policy(state: &State, svm: &Value, body: &Value) -> ApiResult<Value> 
             Some(v) => check_remediation(v)?,
             None => "report".to_string(),
         },
+        "incremental": match body.get("incremental").filter(|v| !v.is_null()) {
+            Some(v) => check_incremental(v)?,
+            None => false,
+        },
     });
     if let Some(s) = body.get("schedule").filter(|v| !v.is_null()) {
         // Resolved to a uuid by `insert_policy`, inside the transaction.
@@ -373,33 +421,41 @@ impl Resource for OnDemandPolicies {
         let svm_uuid = record["svm"]["uuid"].as_str().unwrap_or_default();
         let name = record["name"].as_str().unwrap_or_default();
         if let Some(action) = params.get("action") {
-            if action != "run" {
-                return Err(ApiError::invalid_value("action", action));
-            }
             if body
                 .as_object()
                 .is_some_and(|m| m.keys().any(|k| k != "_links"))
             {
                 return Err(ApiError::new(
                     Code::InvalidCombination,
-                    "\"action=run\" takes no body: change the policy and run it in two requests.",
+                    format!(
+                        "\"action={action}\" takes no body: change the policy and act on it in two requests."
+                    ),
                 ));
             }
-            let guard = crate::ondemand::prepare(&self.state, svm_uuid, name)?;
-            let state = Arc::clone(&self.state);
-            let (svm_uuid, name) = (svm_uuid.to_string(), name.to_string());
-            return Ok(Work::Job(Box::pin(async move {
-                let run = crate::ondemand::run(state, svm_uuid, name, "request", guard).await?;
-                Ok(format!(
-                    "On-Demand run {} {}: {} files scanned, {} infected, {} errors; report {}",
-                    run["uuid"].as_str().unwrap_or_default(),
-                    run["status"].as_str().unwrap_or_default().to_lowercase(),
-                    run["files_scanned"],
-                    run["infected_count"],
-                    run["error_count"],
-                    run["report"].as_str().unwrap_or("not written"),
-                ))
-            })));
+            let incremental = match params.get("incremental").map(String::as_str) {
+                None => None,
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                Some(other) => return Err(ApiError::invalid_value("incremental", other)),
+            };
+            return match action.as_str() {
+                "run" => self.run(svm_uuid, name, incremental),
+                "cancel" if incremental.is_none() => {
+                    crate::ondemand::cancel(svm_uuid, name)?;
+                    Ok(Work::Done)
+                }
+                "cancel" => Err(ApiError::new(
+                    Code::InvalidCombination,
+                    "\"incremental\" applies to \"action=run\" only.",
+                )),
+                other => Err(ApiError::invalid_value("action", other)),
+            };
+        }
+        if params.contains_key("incremental") {
+            return Err(ApiError::new(
+                Code::InvalidCombination,
+                "\"incremental\" applies to \"action=run\" only.",
+            ));
         }
         let svm = path_svm(&self.state, svm_uuid)?;
         let log_path = match body.get("log_path").filter(|v| !v.is_null()) {
@@ -433,6 +489,9 @@ impl Resource for OnDemandPolicies {
             } else {
                 check_remediation(v)?
             });
+        }
+        if let Some(v) = body.get("incremental") {
+            doc["incremental"] = json!(!v.is_null() && check_incremental(v)?);
         }
         if let Some(reference) = body.get("schedule") {
             match find_schedule(&txn, svm_uuid, reference)? {
