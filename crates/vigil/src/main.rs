@@ -1,6 +1,10 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 use vigil::{config, server};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -19,11 +23,15 @@ enum Command {
     Serve(Box<config::ServeArgs>),
     /// Run the clamd-compatible scan server (YARA-X engine) on TCP and a unix socket.
     Scanner(Box<scan::ScannerArgs>),
+    /// Vscan actions on a running server: on-demand runs, quarantine.
+    Vscan(cli::VscanArgs),
+    /// API keys of the managed-antivirus reporting service on a running server.
+    MavKey(cli::MavKeyArgs),
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -35,12 +43,17 @@ fn init_logging() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging();
+    // A client command's output is its answer: only warnings may join it on stderr.
+    let client = matches!(cli.command, Command::Vscan(_) | Command::MavKey(_));
+    init_logging(if client { "warn" } else { "info" });
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Serve(args) => server::serve(args.resolve()?).await,
-        Command::Scanner(args) => scan::run(*args, scan::termination_signal()).await,
+        Command::Serve(args) => server::serve(args.resolve()?).await?,
+        Command::Scanner(args) => scan::run(*args, scan::termination_signal()).await?,
+        Command::Vscan(args) => return Ok(cli::vscan(args).await),
+        Command::MavKey(args) => return Ok(cli::mav_key(args).await),
     }
+    Ok(ExitCode::SUCCESS)
 }
