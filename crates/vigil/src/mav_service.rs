@@ -135,15 +135,16 @@ fn scan(state: &State, run: &Value) -> Option<Scan> {
     let status = match run["status"].as_str() {
         Some("RUNNING") => ScanStatus::Running,
         Some("FAILED") => ScanStatus::Error,
+        Some("CANCELED") => ScanStatus::Canceled,
         _ => ScanStatus::Finished,
     };
     let count = |f: &str| run[f].as_u64().unwrap_or(0);
     Some(Scan {
         id: scan_id(run["uuid"].as_str().unwrap_or_default()),
-        scan_type: if run["type"] == "DEEP" {
-            ScanType::Deep
-        } else {
-            ScanType::Custom
+        scan_type: match run["type"].as_str() {
+            Some("DEEP") => ScanType::Deep,
+            Some("QUICK") => ScanType::Quick,
+            _ => ScanType::Custom,
         },
         status,
         start,

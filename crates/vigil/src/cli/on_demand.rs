@@ -10,8 +10,18 @@ use super::{SvmArg, table};
 pub enum Command {
     /// Run a policy now (ONTAP: `vserver vscan on-demand-task run`) and wait for the run.
     Run(RunArgs),
+    /// Stop the policy's running run; it is recorded CANCELED with what it scanned.
+    Cancel(CancelArgs),
     /// List the run records, newest first.
     Runs(RunsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    svm: SvmArg,
+    /// The on-demand policy.
+    policy: String,
 }
 
 #[derive(Args, Debug)]
@@ -23,6 +33,12 @@ pub struct RunArgs {
     /// Print the job's uuid and return without waiting for the run.
     #[arg(long)]
     no_wait: bool,
+    /// Scan only files changed since the policy's last complete run (a QUICK scan);
+    /// `--full` scans everything. Without either, the policy's `incremental` field decides.
+    #[arg(long, conflicts_with = "full")]
+    incremental: bool,
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Args, Debug)]
@@ -37,6 +53,7 @@ pub struct RunsArgs {
 pub async fn execute(client: &Client, command: Command) -> Outcome {
     match command {
         Command::Run(args) => run(client, args).await,
+        Command::Cancel(args) => cancel(client, args).await,
         Command::Runs(args) => runs(client, args).await,
     }
 }
@@ -54,7 +71,13 @@ fn policy_path<'a>(svm: &'a str, policy: &'a str) -> [&'a str; 6] {
 
 async fn run(client: &Client, args: RunArgs) -> Outcome {
     let svm = client.svm_uuid(&args.svm.svm).await?;
-    let url = client.url(&policy_path(&svm, &args.policy), &[("action", "run")]);
+    let mut query = vec![("action", "run")];
+    if args.incremental {
+        query.push(("incremental", "true"));
+    } else if args.full {
+        query.push(("incremental", "false"));
+    }
+    let url = client.url(&policy_path(&svm, &args.policy), &query);
     let started = client.send(Method::PATCH, url, None).await?.body;
     let uuid = started["job"]["uuid"]
         .as_str()
@@ -76,6 +99,16 @@ async fn run(client: &Client, args: RunArgs) -> Outcome {
     }
     if !client.json {
         println!("{}", job["message"].as_str().unwrap_or("success"));
+    }
+    Ok(())
+}
+
+async fn cancel(client: &Client, args: CancelArgs) -> Outcome {
+    let svm = client.svm_uuid(&args.svm.svm).await?;
+    let url = client.url(&policy_path(&svm, &args.policy), &[("action", "cancel")]);
+    client.send(Method::PATCH, url, None).await?;
+    if !client.json {
+        println!("cancel requested for on-demand policy {}", args.policy);
     }
     Ok(())
 }
@@ -105,6 +138,7 @@ async fn runs(client: &Client, args: RunsArgs) -> Outcome {
                 "start_time",
                 "policy",
                 "trigger",
+                "type",
                 "status",
                 "files_scanned",
                 "infected_count",
@@ -121,6 +155,7 @@ async fn runs(client: &Client, args: RunsArgs) -> Outcome {
             "Start time",
             "Policy",
             "Trigger",
+            "Type",
             "Status",
             "Scanned",
             "Infected",

@@ -262,6 +262,7 @@ pub async fn run(
     }
     save(&state, &record).await?;
     drop(ticket);
+    trim_runs(&state).await;
     Ok(record)
 }
 
