@@ -144,6 +144,8 @@ fn scan(state: &State, run: &Value) -> Option<Scan> {
         scan_type: match run["type"].as_str() {
             Some("DEEP") => ScanType::Deep,
             Some("QUICK") => ScanType::Quick,
+            // On-access aggregates: one record per SVM per day (see docs/mav.md).
+            Some("ACTIVE") => ScanType::Active,
             _ => ScanType::Custom,
         },
         status,

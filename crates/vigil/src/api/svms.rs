@@ -339,8 +339,23 @@ impl Resource for Svms {
             }
             // So does its S3 audit configuration (the log files stay, like ONTAP's).
             txn.delete(crate::api::s3_audit::KIND, &uuid);
+            // And its scan history. Its MAV device id stays reserved (never reused, so an
+            // RMM never mixes two SVMs' histories under one id).
+            for (id, run) in txn.list(crate::ondemand::RUN_KIND) {
+                if run["svm"]["uuid"] == uuid.as_str() {
+                    txn.delete(crate::ondemand::RUN_KIND, &id);
+                }
+            }
+            crate::ondemand::cancel_svm(&uuid);
             txn.commit().await?;
             state.audit.remove(&uuid);
+            // Quarantined copies cannot be restored without the SVM: they go with it.
+            let quarantine = crate::quarantine::dir(&state.config.data_dir, &uuid);
+            if let Err(e) = std::fs::remove_dir_all(&quarantine)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(svm = uuid, error = %e, path = %quarantine.display(), "cannot remove the deleted SVM's quarantine");
+            }
             crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))

@@ -94,6 +94,16 @@ pub fn cancel(svm_uuid: &str, policy: &str) -> ApiResult<()> {
     }
 }
 
+/// Cancels every run of the SVM's policies (the SVM is being deleted).
+pub fn cancel_svm(svm_uuid: &str) {
+    let prefix = format!("{svm_uuid}/");
+    for (key, flag) in running().iter() {
+        if key.starts_with(&prefix) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What starts a run and how much it scans.
 #[derive(Debug, Clone, Copy)]
 pub struct Trigger {
@@ -259,6 +269,10 @@ pub async fn run(
     match report {
         Ok(path) => record["report"] = json!(path),
         Err(e) => record["report_error"] = json!(e),
+    }
+    if state.svm(&svm_uuid).is_none() {
+        // Deleted during the run: its history went with it.
+        return Err(ApiError::not_found("svm.uuid"));
     }
     save(&state, &record).await?;
     drop(ticket);
