@@ -154,20 +154,76 @@ impl Client {
             let mut conn = UnixStream::connect(path).await?;
             conn.write_all(&Command::Fildes.encode(Framing::Nul))
                 .await?;
-            // clamd consumes exactly one byte after the command; it carries the descriptor.
-            loop {
-                conn.writable().await?;
-                match conn.try_io(tokio::io::Interest::WRITABLE, || {
-                    crate::fdpass::send_with_fd(conn.as_raw_fd(), b"\0", fd)
-                }) {
-                    Ok(_) => break,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
-                }
-            }
+            send_fd(&conn, fd).await?;
             first_reply(read_replies(&mut conn).await?)
         })
         .await
+    }
+}
+
+impl Client {
+    /// Passes every descriptor of `fds` with FILDES inside one IDSESSION (unix-socket
+    /// endpoints only): one connection for the lot, and the server scans them
+    /// concurrently on its own threads. Replies come back in the order of `fds`.
+    pub async fn fildes_session(&self, fds: &[BorrowedFd<'_>]) -> io::Result<Vec<ParsedReply>> {
+        let Endpoint::Unix(path) = &self.endpoint else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "FILDES needs a unix socket",
+            ));
+        };
+        self.with_timeout(async {
+            let mut conn = UnixStream::connect(path).await?;
+            conn.write_all(&Command::IdSession.encode(Framing::Nul))
+                .await?;
+            let fildes = Command::Fildes.encode(Framing::Nul);
+            for fd in fds {
+                conn.write_all(&fildes).await?;
+                send_fd(&conn, *fd).await?;
+            }
+            // Replies are a few dozen bytes each: they wait in the socket buffer while
+            // the commands are written, and END makes the server close after the last.
+            conn.write_all(&Command::End.encode(Framing::Nul)).await?;
+            let mut replies: Vec<Option<ParsedReply>> = vec![None; fds.len()];
+            for line in read_replies(&mut conn).await? {
+                let reply = parse_reply(&line);
+                let slot = reply
+                    .session_id
+                    .and_then(|id| usize::try_from(id).ok()?.checked_sub(1))
+                    .and_then(|i| replies.get_mut(i));
+                match slot {
+                    Some(slot) => *slot = Some(reply),
+                    None => {
+                        return Err(protocol_error(format!(
+                            "unexpected reply in the session: {:?}",
+                            String::from_utf8_lossy(&line)
+                        )));
+                    }
+                }
+            }
+            replies
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    r.ok_or_else(|| protocol_error(format!("no reply to request {}", i + 1)))
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// Sends the one byte that carries `fd` (clamd reads exactly one after FILDES).
+async fn send_fd(conn: &UnixStream, fd: BorrowedFd<'_>) -> io::Result<()> {
+    loop {
+        conn.writable().await?;
+        match conn.try_io(tokio::io::Interest::WRITABLE, || {
+            crate::fdpass::send_with_fd(conn.as_raw_fd(), b"\0", fd)
+        }) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -381,6 +381,13 @@ impl Manager {
                 Err(_) => pending.iter().map(|&i| (i, Err(TimedOut))).collect(),
             };
         }
+        if c.icap.is_none()
+            && pending.len() > 1
+            && let Ok(address) = c.server.parse::<ServerAddress>()
+            && let Ok(Some(endpoint @ Endpoint::Unix(_))) = clamd_endpoint(&address).await
+        {
+            return self.session_attempt(c, endpoint, items, pending).await;
+        }
         let one = |i: usize| async move {
             let item = &items[i];
             let Ok(_slot) = c.load.slots.acquire().await else {
@@ -393,6 +400,56 @@ impl Manager {
             (i, outcome.map_err(|_| TimedOut))
         };
         futures::future::join_all(pending.iter().map(|&i| one(i))).await
+    }
+
+    /// The `pending` files to a clamd on this host in one IDSESSION of FILDES commands:
+    /// one connection and one slot for the batch, scanned concurrently by clamd's threads.
+    async fn session_attempt(
+        &self,
+        c: &Candidate,
+        endpoint: Endpoint,
+        items: &Arc<[Opened]>,
+        pending: &[usize],
+    ) -> Vec<(usize, Result<io::Result<Verdict>, TimedOut>)> {
+        let Ok(_slot) = c.load.slots.acquire().await else {
+            return Vec::new();
+        };
+        c.load.in_flight.fetch_add(pending.len(), Ordering::Relaxed);
+        let _counted = InFlight(&c.load, pending.len());
+        // The server reads through the shared file description: start each at 0, in case
+        // an earlier attempt moved it.
+        for &i in pending {
+            if let Err(e) = (&items[i].file).seek(SeekFrom::Start(0)) {
+                let kind = e.kind();
+                return pending
+                    .iter()
+                    .map(|&i| (i, Ok(Err(io::Error::new(kind, e.to_string())))))
+                    .collect();
+            }
+        }
+        let fds: Vec<_> = pending.iter().map(|&i| items[i].file.as_fd()).collect();
+        let budget = self
+            .config
+            .scan_timeout
+            .saturating_mul(u32::try_from(pending.len()).unwrap_or(u32::MAX));
+        let client = Client::new(endpoint, budget);
+        match client.fildes_session(&fds).await {
+            Ok(replies) => pending
+                .iter()
+                .copied()
+                .zip(replies.into_iter().map(|r| Ok(Ok(reply_verdict(r)))))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                pending.iter().map(|&i| (i, Err(TimedOut))).collect()
+            }
+            Err(e) => {
+                let kind = e.kind();
+                pending
+                    .iter()
+                    .map(|&i| (i, Ok(Err(io::Error::new(kind, e.to_string())))))
+                    .collect()
+            }
+        }
     }
 
     /// The embedded engine, when `c` is one of its addresses.

@@ -435,3 +435,127 @@ async fn the_embedded_scanner_is_called_in_process() {
     let scanned = m.scan(SVM, &unreadable, "/dir.bin").await.unwrap();
     assert!(matches!(scanned.verdict, Verdict::Error(_)), "{scanned:?}");
 }
+
+/// Opens `files` the way an on-demand walker does, for `scan_opened`.
+fn opened(files: &[(PathBuf, bool)]) -> Arc<[scan::dispatch::Opened]> {
+    files
+        .iter()
+        .map(|(path, _)| {
+            let file = std::fs::File::open(path).unwrap();
+            let id = scan::cache::FileId::of(&file.metadata().unwrap());
+            scan::dispatch::Opened {
+                file,
+                id,
+                path: path.clone(),
+                file_path: path.display().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn assert_verdicts(
+    files: &[(PathBuf, bool)],
+    results: &[Result<scan::dispatch::Scanned, scan::dispatch::ScanError>],
+    server: &str,
+) {
+    assert_eq!(results.len(), files.len());
+    for ((path, infected), result) in files.iter().zip(results) {
+        let scanned = result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(scanned.server, server, "{}", path.display());
+        match (&scanned.verdict, infected) {
+            (Verdict::Infected(names), true) => assert!(names[0].contains("EICAR"), "{names:?}"),
+            (Verdict::Clean, false) => {}
+            other => panic!("wrong verdict for {}: {other:?}", path.display()),
+        }
+    }
+}
+
+/// A batch to a clamd-protocol server on this host goes as FILDES commands in one
+/// IDSESSION (real clamd and Vigil's scanner both answer it); verdicts come back in the
+/// files' order. A batch on a server that died is all errors (never clean); once the
+/// monitor sees it gone, batches go to the secondary pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_go_in_one_session_and_fail_over_whole() {
+    let mut clamd = RealClamd::start();
+    let vigil = Vigil::start();
+    let recorder = Arc::new(Recorder::default());
+    let m = manager(&recorder);
+    m.set_cache(Arc::new(ScanCache::open(1000, None)));
+    let primary = format!("unix://{}", clamd.socket.display());
+    let secondary = format!("unix://{}", vigil.socket.display());
+    m.apply(&Desired {
+        enabled_svms: HashSet::from([SVM.to_string()]),
+        cache_generations: Default::default(),
+        assignments: vec![
+            assignment(primary.clone(), Role::Primary),
+            assignment(secondary.clone(), Role::Secondary),
+        ],
+    });
+    wait_for("both connected", || {
+        connected(&m, &primary) && connected(&m, &secondary)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let set = files(dir.path(), 40);
+
+    let view = m.view(SVM);
+    let results = m.scan_opened(&view, opened(&set)).await;
+    assert_verdicts(&set, &results, &primary);
+    let infected_events = recorder
+        .scans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == ScanEventKind::FileInfected)
+        .count();
+    assert_eq!(infected_events, 8);
+
+    // The primary dies between two batches, before its monitor notices: the batch fails
+    // on it, and with no other primary in the view every file is an error, never clean.
+    let view = m.view(SVM);
+    clamd.kill();
+    let other = files(&dir.path().join("b").tap_mkdir(), 20);
+    let results = m.scan_opened(&view, opened(&other)).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(scan::dispatch::ScanError::Failed { .. }))),
+        "{results:?}"
+    );
+    let failed_events = recorder
+        .scans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == ScanEventKind::ScanFailed)
+        .count();
+    assert_eq!(failed_events, 20);
+
+    // Once it is seen gone, the secondary pool is active: the next batch goes there, in
+    // one session to Vigil's scanner.
+    wait_for("primary disconnected", || !connected(&m, &primary)).await;
+    let results = m.scan_opened(&m.view(SVM), opened(&other)).await;
+    assert_verdicts(&other, &results, &secondary);
+
+    // Verdicts cached from the dead primary do not answer for the secondary.
+    let view = m.view(SVM);
+    let clean = set.iter().find(|(_, infected)| !infected).unwrap();
+    let id = scan::cache::FileId::of(&std::fs::metadata(&clean.0).unwrap());
+    assert!(
+        !view.is_clean(&id),
+        "engine set changed: the cache must not answer"
+    );
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> Self;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
