@@ -24,17 +24,27 @@ impl Runs {
             reference("svm").identity(),
             string("uuid").identity(),
             string("policy"),
-            enumeration("type", &["CUSTOM", "DEEP", "QUICK"]),
+            enumeration("type", &["CUSTOM", "DEEP", "QUICK", "ACTIVE"]),
             enumeration("trigger", &["request", "schedule"]),
             enumeration(
                 "status",
-                &["RUNNING", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"],
+                &[
+                    "RUNNING",
+                    "COMPLETED",
+                    "COMPLETED_WITH_ERRORS",
+                    "CANCELED",
+                    "FAILED",
+                ],
             ),
             datetime("start_time"),
             datetime("end_time"),
             array("scan_paths", Ty::String),
+            // QUICK runs: files whose status changed at or after this time.
+            datetime("changed_since"),
             integer("files_scanned"),
+            integer("files_from_cache"),
             integer("files_skipped"),
+            integer("files_unchanged"),
             integer("folders_scanned"),
             integer("infected_count"),
             integer("error_count"),
@@ -49,6 +59,7 @@ impl Runs {
             ),
             array_of("errors", vec![string("path"), string("reason")]),
             string("report"),
+            string("report_error"),
         ]));
         def.collection = Some("/api/protocols/vscan/{svm.uuid}/on-demand-runs");
         def.instance = Some("/api/protocols/vscan/{svm.uuid}/on-demand-runs/{uuid}");
