@@ -21,6 +21,7 @@ use crate::config::{Config, Listen, stable_uuid};
 use crate::state::{CLUSTER_KIND, State};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    raise_open_files_limit();
     // The embedded scanner comes up first so that a node never serves a REST API that
     // points pools at a scanner which is not there.
     let mut local = None;
@@ -122,6 +123,22 @@ async fn wait_for_signal() {
 struct App {
     api: Arc<Api>,
     state: Arc<State>,
+}
+
+/// On-demand runs hold a few hundred open files each (batches on their way to the
+/// scanners) and every client holds a socket: a soft limit of 1,024 is too low, and the
+/// hard limit is what the administrator allowed.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let from = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit.clone()) {
+            Ok(()) => tracing::debug!(?from, to = ?limit.current, "open files limit raised"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+        }
+    }
 }
 
 /// `GET /api/?service=…` is the RMM reporting service (API-key auth, XML), not ONTAP's
