@@ -28,12 +28,23 @@ impl Runs {
             enumeration("trigger", &["request", "schedule"]),
             enumeration(
                 "status",
-                &["RUNNING", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"],
+                &[
+                    "RUNNING",
+                    "COMPLETED",
+                    "COMPLETED_WITH_ERRORS",
+                    "CANCELED",
+                    "FAILED",
+                ],
             ),
             datetime("start_time"),
             datetime("end_time"),
             array("scan_paths", Ty::String),
+            // Incremental (QUICK) runs: the baseline run's start, and the files left
+            // out because they did not change since (both absent from full runs).
+            datetime("changed_since"),
             integer("files_scanned"),
+            integer("files_from_cache"),
+            integer("files_unchanged"),
             integer("files_skipped"),
             integer("folders_scanned"),
             integer("infected_count"),
