@@ -532,6 +532,8 @@ def test_incremental_runs_scan_only_changed_files(fresh_server, tmp_path):
     for path, data in clean.items():
         plant(root, path, data)
     total = len(clean)
+    # outside the policy's first scan path, as old as the rest
+    plant(root, "/more/old-eicar.com", EICAR)
 
     policy = unique("quick")
     url = env.policy(policy, incremental=True)
@@ -587,12 +589,24 @@ def test_incremental_runs_scan_only_changed_files(fresh_server, tmp_path):
         else:
             assert (q.findtext("threat_count"), q.findtext("quarantine_count")) == ("1", "0")
 
+    # a run over other paths or another scope is no baseline: files it never looked at
+    # may be unchanged (here an old infected file in a newly added path)
+    assert raw.patch(url, json={"scan_paths": ["/data", "/more"]}).status_code == 200
+    _m, widened = env.run(policy)
+    assert (widened["type"], widened["files_scanned"], widened["files_unchanged"]) == ("CUSTOM", total + 2, 0), widened
+    assert [i["path"] for i in widened["infected"]] == ["/data/sub/new/eicar.com", "/more/old-eicar.com"]
+    assert raw.patch(url, json={"scope": {"max_file_size": 1048576}}).status_code == 200
+    _m, rescoped = env.run(policy)
+    assert (rescoped["type"], rescoped["files_scanned"], rescoped["infected_count"]) == ("CUSTOM", total + 2, 2), rescoped
+    _m, again = env.run(policy)
+    assert (again["type"], again["changed_since"]) == ("QUICK", rescoped["start_time"]), again
+
     # a policy over the whole namespace: its first (full) run is DEEP
     whole = unique("whole")
     env.policy(whole, scan_paths=["/"], incremental=True)
     _m, deep = env.run(whole)
     assert (deep["type"], deep["scan_paths"], deep["status"]) == ("DEEP", ["/"], "COMPLETED"), deep
-    assert deep["infected_count"] == 1
+    assert deep["infected_count"] == 2
     raw.close()
 
 
