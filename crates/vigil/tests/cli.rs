@@ -190,9 +190,9 @@ async fn on_demand_run_runs_and_quarantine() {
     }
     let cols: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
-        &cols[4..7],
-        ["2", "1", "0"],
-        "scanned, infected, errors: {runs:?}"
+        &cols[3..8],
+        ["DEEP", "COMPLETED", "2", "1", "0"],
+        "type, status, scanned, infected, errors: {runs:?}"
     );
     let none = ok(
         &server,

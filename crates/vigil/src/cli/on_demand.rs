@@ -33,7 +33,8 @@ pub struct RunArgs {
     /// Print the job's uuid and return without waiting for the run.
     #[arg(long)]
     no_wait: bool,
-    /// Scan only files changed since the policy's last complete run (a QUICK scan);
+    /// Scan only files changed since the policy's last complete run over the same paths
+    /// and scope (a QUICK scan; without one, a full run);
     /// `--full` scans everything. Without either, the policy's `incremental` field decides.
     #[arg(long, conflicts_with = "full")]
     incremental: bool,

@@ -171,7 +171,13 @@ pub async fn run(
         .incremental
         .unwrap_or_else(|| policy["incremental"].as_bool().unwrap_or(false));
     let baseline = if incremental {
-        baseline(&state, &svm_uuid, &policy_name)
+        baseline(
+            &state,
+            &svm_uuid,
+            &policy_name,
+            &scan_paths,
+            &policy["scope"],
+        )
     } else {
         None
     };
@@ -191,6 +197,9 @@ pub async fn run(
         "status": "RUNNING",
         "start_time": event_time(started),
         "scan_paths": scan_paths,
+        // What the run looked at, so that only a run over the same paths and scope
+        // is a later incremental run's baseline.
+        "scope": policy["scope"],
     });
     if let Some(since) = baseline {
         record["changed_since"] = json!(event_time(since));
@@ -474,16 +483,33 @@ async fn save(state: &State, record: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// The start of the policy's latest complete, error-free run: what an incremental run
-/// compares file changes with. Runs with errors, cancelled or failed runs are no
-/// baseline, since files they did not scan may be unchanged.
-fn baseline(state: &State, svm_uuid: &str, policy: &str) -> Option<DateTime<Utc>> {
+/// The start of the policy's latest complete, error-free run over the same scan paths
+/// and scope: what an incremental run compares file changes with. Runs with errors,
+/// cancelled or failed runs are no baseline, since files they did not scan may be
+/// unchanged; nor are runs made before the policy's paths or scope changed, since
+/// files they did not look at (a new path, a file no longer excluded) may be too.
+fn baseline(
+    state: &State,
+    svm_uuid: &str,
+    policy: &str,
+    scan_paths: &[String],
+    scope: &Value,
+) -> Option<DateTime<Utc>> {
+    let sorted = |mut paths: Vec<String>| {
+        paths.sort();
+        paths
+    };
+    let paths = sorted(scan_paths.to_vec());
     state
         .store
         .list(RUN_KIND)
         .iter()
         .filter(|r| {
-            r["svm"]["uuid"] == svm_uuid && r["policy"] == policy && r["status"] == "COMPLETED"
+            r["svm"]["uuid"] == svm_uuid
+                && r["policy"] == policy
+                && r["status"] == "COMPLETED"
+                && r["scope"] == *scope
+                && sorted(crate::api::vscan::strings(&r["scan_paths"])) == paths
         })
         .filter_map(|r| r["start_time"].as_str()?.parse::<DateTime<Utc>>().ok())
         .max()

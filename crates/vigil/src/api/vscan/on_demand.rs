@@ -41,7 +41,7 @@ pub fn policy_fields() -> Vec<rest::schema::Field> {
         boolean("incremental")
             .read_write()
             .expensive()
-            .doc("Vigil extension: scheduled runs scan only files changed since the last complete run (QUICK scans); default false."),
+            .doc("Vigil extension: runs scan only files changed since the last complete run over the same scan paths and scope (QUICK scans); default false."),
     ]
 }
 
