@@ -399,8 +399,12 @@ def test_scheduled_run_quarantines_reports_and_restores(fresh_server, tmp_path):
             else:
                 assert engine is None
 
-    # restore every item: each file back byte-identical with its mode and mtime
+    # restore every item but one: each file back byte-identical with its mode and mtime;
+    # the last one is discarded from quarantine instead
+    purged_path = sorted(qids)[-1]
     for path, qid in qids.items():
+        if path == purged_path:
+            continue
         r = raw.patch(f"{VSCAN}/{env.svm}/quarantine/{qid}?action=restore")
         assert r.status_code == 200, r.text
         p = root / path.lstrip("/")
@@ -408,9 +412,26 @@ def test_scheduled_run_quarantines_reports_and_restores(fresh_server, tmp_path):
         assert p.read_bytes() == data, path
         st = p.stat()
         assert (st.st_mode & 0o7777, int(st.st_mtime)) == (mode, mtime), path
+    r = raw.delete(f"{VSCAN}/{env.svm}/quarantine/{qids[purged_path]}")
+    assert r.status_code == 200, r.text
     assert env.quarantine() == []
-    assert svm_files(root) == {**clean, **{p: v[0] for p, v in infected.items()}}
+    assert svm_files(root) == {**clean, **{p: v[0] for p, v in infected.items() if p != purged_path}}
     assert partials(root, qdir) == []
+    # the run record and the RMM history say what became of each file: restored ones are
+    # RELEASED (item kept, not deleted), the discarded one QUARANTINED with its item deleted
+    items = {i["path"]: i for i in env.run_record(run["uuid"])["infected"]}
+    assert {p: (i.get("released", False), i.get("purged", False)) for p, i in items.items()} == {
+        p: (p != purged_path, p == purged_path) for p in infected
+    }
+    scan = list_mav_scans(env, key, "YES", "2", tmp_path)[-1]
+    threats = [
+        (t.findtext("status"), [(q.findtext("guid"), q.findtext("deleted")) for q in t.findall("quarantine/item")])
+        for t in scan.findall("threats/threat")
+    ]
+    assert threats == [
+        ("QUARANTINED" if p == purged_path else "RELEASED", [("{" + qids[p].upper() + "}", "YES" if p == purged_path else "NO")])
+        for p in sorted(infected)
+    ]
     # and no scheduled run came along to move them again
     assert [r["uuid"] for r in env.runs()] == [r["uuid"] for r in runs]
     raw.close()

@@ -106,9 +106,12 @@ fn threat(item: &Value) -> Threat {
         .map_or("Virus", |(family, _)| family)
         .to_string();
     let status = match item["action"].as_str() {
+        Some("quarantine") if item["released"] == true => ThreatStatus::Released,
         Some("quarantine") => ThreatStatus::Quarantined,
         Some("delete") => ThreatStatus::Deleted,
-        Some("failed") => ThreatStatus::FailedToQuarantine,
+        // "failed" is how records before error kinds said a quarantine failed.
+        Some("quarantine_failed" | "failed") => ThreatStatus::FailedToQuarantine,
+        Some("delete_failed") => ThreatStatus::FailedToDelete,
         _ => ThreatStatus::Reported,
     };
     let mut t = Threat::file(
@@ -124,10 +127,26 @@ fn threat(item: &Value) -> Threat {
         t.quarantine.push(QuarantineItem {
             guid: Guid(id.as_u128()),
             count: 1,
-            deleted: false,
+            deleted: item["purged"] == true,
         });
     }
     t
+}
+
+/// The RMM's reason for a run error, from the error's kind.
+fn error_reason(e: &Value) -> ErrorReason {
+    match e["kind"].as_str() {
+        Some("list_folder") => ErrorReason::ListFolderContents,
+        Some("open_file") => ErrorReason::CreateFile,
+        Some("quarantine") => ErrorReason::FailedToQuarantine,
+        Some("remediation") => ErrorReason::RemediationFailure,
+        Some(_) => ErrorReason::Unknown,
+        // Records written before error kinds.
+        None if e["reason"].as_str().is_some_and(|r| r.contains("failed:")) => {
+            ErrorReason::RemediationFailure
+        }
+        None => ErrorReason::Unknown,
+    }
 }
 
 fn scan(state: &State, run: &Value) -> Option<Scan> {
@@ -166,11 +185,7 @@ fn scan(state: &State, run: &Value) -> Option<Scan> {
                 a.iter()
                     .map(|e| ScanError {
                         item: e["path"].as_str().unwrap_or_default().to_string(),
-                        reason: if e["reason"].as_str().is_some_and(|r| r.contains("failed:")) {
-                            ErrorReason::RemediationFailure
-                        } else {
-                            ErrorReason::Unknown
-                        },
+                        reason: error_reason(e),
                     })
                     .collect()
             })
@@ -260,6 +275,88 @@ pub async fn respond(state: &State, query: &[(String, String)], host: &str) -> S
                 tracing::error!(detail, "MAV request failed");
             }
             mav::render_error(&e, &ctx)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threat_status_follows_the_action_and_the_quarantine_item_its_fate() {
+        let id = "55778734-483c-4bcf-a0f5-4c78ed28cbe1";
+        let item = |action: &str, extra: Value| {
+            let mut v = json!({"path": "/d/f", "threat": "Vigil.Test.EICAR", "action": action});
+            if action == "quarantine" {
+                v["quarantine_id"] = json!(id);
+            }
+            for (k, x) in extra.as_object().into_iter().flatten() {
+                v[k] = x.clone();
+            }
+            threat(&v)
+        };
+        let cases = [
+            ("report", json!({}), ThreatStatus::Reported),
+            ("rename", json!({}), ThreatStatus::Reported),
+            ("rename_failed", json!({}), ThreatStatus::Reported),
+            ("quarantine", json!({}), ThreatStatus::Quarantined),
+            (
+                "quarantine",
+                json!({"released": true}),
+                ThreatStatus::Released,
+            ),
+            (
+                "quarantine",
+                json!({"purged": true}),
+                ThreatStatus::Quarantined,
+            ),
+            (
+                "quarantine_failed",
+                json!({}),
+                ThreatStatus::FailedToQuarantine,
+            ),
+            ("failed", json!({}), ThreatStatus::FailedToQuarantine),
+            ("delete", json!({}), ThreatStatus::Deleted),
+            ("delete_failed", json!({}), ThreatStatus::FailedToDelete),
+        ];
+        for (action, extra, want) in cases {
+            let t = item(action, extra.clone());
+            assert_eq!(t.status, want, "{action} {extra}");
+        }
+        let purged = item("quarantine", json!({"purged": true}));
+        assert_eq!(purged.quarantine.len(), 1);
+        assert!(purged.quarantine[0].deleted);
+        assert!(!item("quarantine", json!({"released": true})).quarantine[0].deleted);
+        assert_eq!(purged.category, "Vigil.Test");
+    }
+
+    #[test]
+    fn error_reasons_follow_the_kind() {
+        let cases = [
+            (
+                json!({"kind": "list_folder"}),
+                ErrorReason::ListFolderContents,
+            ),
+            (json!({"kind": "open_file"}), ErrorReason::CreateFile),
+            (
+                json!({"kind": "quarantine"}),
+                ErrorReason::FailedToQuarantine,
+            ),
+            (
+                json!({"kind": "remediation"}),
+                ErrorReason::RemediationFailure,
+            ),
+            (json!({"kind": "scan"}), ErrorReason::Unknown),
+            (json!({"kind": "other"}), ErrorReason::Unknown),
+            (
+                json!({"reason": "delete failed: busy"}),
+                ErrorReason::RemediationFailure,
+            ),
+            (json!({"reason": "no scan server"}), ErrorReason::Unknown),
+        ];
+        for (e, want) in cases {
+            assert_eq!(error_reason(&e), want, "{e}");
         }
     }
 }

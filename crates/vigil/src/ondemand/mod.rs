@@ -137,7 +137,54 @@ pub fn prepare(state: &State, svm_uuid: &str, policy: &str) -> ApiResult<Ticket>
 struct Tally {
     scanned: u64,
     infected: Vec<Infected>,
-    errors: Vec<(String, String)>,
+    errors: Vec<RunError>,
+}
+
+/// What kept a run from scanning or remediating something; the RMM's error `reason`
+/// comes from the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A directory could not be opened or listed.
+    ListFolder,
+    /// A file could not be looked at or opened.
+    OpenFile,
+    /// No scanner answered, or one answered with an error.
+    Scan,
+    /// Moving an infected file into quarantine failed.
+    Quarantine,
+    /// Renaming or deleting an infected file failed.
+    Remediation,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::ListFolder => "list_folder",
+            ErrorKind::OpenFile => "open_file",
+            ErrorKind::Scan => "scan",
+            ErrorKind::Quarantine => "quarantine",
+            ErrorKind::Remediation => "remediation",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunError {
+    pub path: String,
+    pub reason: String,
+    pub kind: ErrorKind,
+}
+
+impl RunError {
+    pub fn new(path: &str, reason: &dyn std::fmt::Display, kind: ErrorKind) -> RunError {
+        RunError {
+            path: path.to_string(),
+            reason: reason.to_string(),
+            kind,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -212,7 +259,9 @@ pub async fn run(
     for scan_path in &scan_paths {
         match ns.resolve(scan_path, Symlinks::Contain) {
             Ok(root) => roots.push((root, scan_path.clone())),
-            Err(e) => tally.errors.push((scan_path.clone(), e.to_string())),
+            Err(e) => tally
+                .errors
+                .push(RunError::new(scan_path, &e, ErrorKind::ListFolder)),
         }
     }
     let remediation = policy["remediation"]
@@ -271,7 +320,7 @@ pub async fn run(
             .errors
             .iter()
             .take(RECORD_LIMIT)
-            .map(|(p, r)| json!({"path": p, "reason": r}))
+            .map(|e| json!({"path": e.path, "reason": e.reason, "kind": e.kind.as_str()}))
             .collect::<Vec<_>>()
     );
     record["error_count"] = json!(tally.errors.len());
@@ -327,9 +376,11 @@ async fn scan_all(
     for walker in walkers {
         match walker.await {
             Ok(part) => parts.push(part),
-            Err(e) => tally
-                .errors
-                .push((String::new(), format!("a walker failed: {e}"))),
+            Err(e) => tally.errors.push(RunError::new(
+                "",
+                &format!("a walker failed: {e}"),
+                ErrorKind::Other,
+            )),
         }
     }
     walk::merge(parts)
@@ -366,7 +417,9 @@ async fn scan_batch(
                     remedy(&state, &svm_uuid, &act, &path, &id, &svm_path, &threat)
                 })
                 .await
-                .unwrap_or_else(|e| Remedy::Failed(format!("{action} failed: {e}")))
+                .unwrap_or_else(|e| {
+                    Remedy::Failed(action.to_string(), format!("{action} failed: {e}"))
+                })
             }
             _ => Remedy::None,
         };
@@ -382,7 +435,8 @@ enum Remedy {
         action: &'static str,
         quarantine_id: Option<String>,
     },
-    Failed(String),
+    /// The action that failed (`quarantine`, `rename`, `delete`) and why.
+    Failed(String, String),
 }
 
 /// Applies the policy's remediation and records the matching event; a failure is an
@@ -402,7 +456,7 @@ fn remedy(
         tracing::error!(svm = svm_uuid, path = svm_path, action, error = %reason, "remediation failed");
         let body = json!({"file_path": svm_path, "disconnect_reason": "na"});
         state.events.record(svm_uuid, "scan_internal_error", body);
-        Remedy::Failed(format!("{action} failed: {reason}"))
+        Remedy::Failed(action.to_string(), format!("{action} failed: {reason}"))
     };
     if action != "report" {
         match std::fs::symlink_metadata(host_path) {
@@ -437,9 +491,11 @@ fn count(tally: &mut Tally, done: Result<Vec<Finished>, tokio::task::JoinError>)
     let finished = match done {
         Ok(f) => f,
         Err(e) => {
-            tally
-                .errors
-                .push((String::new(), format!("a scan task failed: {e}")));
+            tally.errors.push(RunError::new(
+                "",
+                &format!("a scan task failed: {e}"),
+                ErrorKind::Other,
+            ));
             return;
         }
     };
@@ -454,9 +510,14 @@ fn count(tally: &mut Tally, done: Result<Vec<Finished>, tokio::task::JoinError>)
                         action,
                         quarantine_id,
                     } => (action.to_string(), quarantine_id),
-                    Remedy::Failed(reason) => {
-                        tally.errors.push((path.clone(), reason));
-                        ("failed".to_string(), None)
+                    Remedy::Failed(action, reason) => {
+                        let kind = if action == "quarantine" {
+                            ErrorKind::Quarantine
+                        } else {
+                            ErrorKind::Remediation
+                        };
+                        tally.errors.push(RunError::new(&path, &reason, kind));
+                        (format!("{action}_failed"), None)
                     }
                     Remedy::None => ("report".to_string(), None),
                 };
@@ -467,8 +528,34 @@ fn count(tally: &mut Tally, done: Result<Vec<Finished>, tokio::task::JoinError>)
                     quarantine_id,
                 });
             }
-            (path, Ok(Verdict::Error(e)), _) | (path, Err(e), _) => tally.errors.push((path, e)),
+            (path, Ok(Verdict::Error(e)), _) | (path, Err(e), _) => {
+                tally.errors.push(RunError::new(&path, &e, ErrorKind::Scan))
+            }
         }
+    }
+}
+
+/// Notes on the run that quarantined item `id` that it was since restored (`released`)
+/// or discarded (`purged`), so the scan history says what became of the file.
+pub async fn note_quarantine_item(state: &State, svm_uuid: &str, id: &str, what: &str) {
+    let mut txn = state.store.begin().await;
+    for (run_id, mut run) in txn.list(RUN_KIND) {
+        if run["svm"]["uuid"] != svm_uuid {
+            continue;
+        }
+        let mut changed = false;
+        for item in run["infected"].as_array_mut().into_iter().flatten() {
+            if item["quarantine_id"] == id {
+                item[what] = json!(true);
+                changed = true;
+            }
+        }
+        if changed {
+            txn.put(RUN_KIND, &run_id, run);
+        }
+    }
+    if let Err(e) = txn.commit().await {
+        tracing::error!(svm = svm_uuid, id, error = %e, "cannot note the quarantine item's fate on its run");
     }
 }
 

@@ -92,8 +92,8 @@ pub(super) fn write(
         ));
     }
     text.push_str(&format!("Errors: {}\n", tally.errors.len()));
-    for (path, reason) in &tally.errors {
-        text.push_str(&format!("  ERROR {path}: {reason}\n"));
+    for e in &tally.errors {
+        text.push_str(&format!("  ERROR {}: {}\n", e.path, e.reason));
     }
     crate::files::write_whole(&dir.join(&name), text.as_bytes())
         .map_err(|e| format!("writing the report: {e}"))?;

@@ -193,7 +193,8 @@ async fn mark_interrupted(state: &State) {
     for (id, mut record) in txn.list(RUN_KIND) {
         if record["status"] == "RUNNING" {
             record["status"] = json!("FAILED");
-            record["errors"] = json!([{"path": "", "reason": "the node stopped during the run"}]);
+            record["errors"] =
+                json!([{"path": "", "reason": "the node stopped during the run", "kind": "other"}]);
             record["error_count"] = json!(1);
             txn.put(RUN_KIND, &id, record);
         }

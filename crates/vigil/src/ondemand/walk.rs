@@ -22,6 +22,8 @@ use scan::remote::Manager;
 use tokio::sync::mpsc;
 use vscan::scope::{Decision, FileAccess, Scope};
 
+use super::{ErrorKind, RunError};
+
 /// Files per batch sent to the dispatcher.
 pub const BATCH: usize = 32;
 
@@ -75,7 +77,7 @@ pub struct Walked {
     pub unchanged: u64,
     /// Files the scan cache knew clean.
     pub cached: u64,
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<RunError>,
 }
 
 impl Walked {
@@ -163,7 +165,9 @@ impl Walk {
             &dir.shown
         };
         let error = |walked: &mut Walked, path: &str, e: &dyn std::fmt::Display| {
-            walked.errors.push((path.to_string(), e.to_string()));
+            walked
+                .errors
+                .push(RunError::new(path, e, ErrorKind::ListFolder));
         };
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(CWD, &dir.host, flags, Mode::empty()) {
@@ -217,7 +221,11 @@ impl Walk {
                         stat = Some(st);
                     }
                     Err(e) => {
-                        error(walked, &shown, &std::io::Error::from(e));
+                        walked.errors.push(RunError::new(
+                            &shown,
+                            &std::io::Error::from(e),
+                            ErrorKind::OpenFile,
+                        ));
                         continue;
                     }
                 }
@@ -265,9 +273,11 @@ impl Walk {
         let st = match rustix::fs::statat(dir_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(e) => {
-                walked
-                    .errors
-                    .push((shown, std::io::Error::from(e).to_string()));
+                walked.errors.push(RunError::new(
+                    &shown,
+                    &std::io::Error::from(e),
+                    ErrorKind::OpenFile,
+                ));
                 return None;
             }
         };
@@ -300,9 +310,11 @@ impl Walk {
         let fd = match rustix::fs::openat(dir_fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(e) => {
-                walked
-                    .errors
-                    .push((shown, std::io::Error::from(e).to_string()));
+                walked.errors.push(RunError::new(
+                    &shown,
+                    &std::io::Error::from(e),
+                    ErrorKind::OpenFile,
+                ));
                 return None;
             }
         };
@@ -311,9 +323,11 @@ impl Walk {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => st,
             Ok(_) => return None,
             Err(e) => {
-                walked
-                    .errors
-                    .push((shown, std::io::Error::from(e).to_string()));
+                walked.errors.push(RunError::new(
+                    &shown,
+                    &std::io::Error::from(e),
+                    ErrorKind::OpenFile,
+                ));
                 return None;
             }
         };

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rest::schema::{Ty, array, array_of, datetime, enumeration, integer, reference, string};
+use rest::schema::{
+    Ty, array, array_of, boolean, datetime, enumeration, integer, reference, string,
+};
 use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema, VsadminAccess};
 use serde_json::Value;
 
@@ -55,9 +57,29 @@ impl Runs {
                     string("threat"),
                     string("action"),
                     string("quarantine_id"),
+                    // Since restored from quarantine / discarded from it.
+                    boolean("released"),
+                    boolean("purged"),
                 ],
             ),
-            array_of("errors", vec![string("path"), string("reason")]),
+            array_of(
+                "errors",
+                vec![
+                    string("path"),
+                    string("reason"),
+                    enumeration(
+                        "kind",
+                        &[
+                            "list_folder",
+                            "open_file",
+                            "scan",
+                            "quarantine",
+                            "remediation",
+                            "other",
+                        ],
+                    ),
+                ],
+            ),
             string("report"),
             string("report_error"),
         ]));
