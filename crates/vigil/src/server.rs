@@ -134,7 +134,7 @@ fn raise_open_files_limit() {
     if limit.current < limit.maximum {
         let from = limit.current;
         limit.current = limit.maximum;
-        match setrlimit(Resource::Nofile, limit.clone()) {
+        match setrlimit(Resource::Nofile, limit) {
             Ok(()) => tracing::debug!(?from, to = ?limit.current, "open files limit raised"),
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
         }
