@@ -142,14 +142,20 @@ impl Client {
         .await
     }
 
-    /// Passes `fd` with FILDES (unix-socket endpoints only).
-    pub async fn fildes(&self, fd: BorrowedFd<'_>) -> io::Result<ParsedReply> {
-        let Endpoint::Unix(path) = &self.endpoint else {
-            return Err(io::Error::new(
+    /// FILDES hands over a descriptor, which only a unix socket can carry.
+    fn fildes_socket(&self) -> io::Result<&Path> {
+        match &self.endpoint {
+            Endpoint::Unix(path) => Ok(path),
+            Endpoint::Tcp(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "FILDES needs a unix socket",
-            ));
-        };
+            )),
+        }
+    }
+
+    /// Passes `fd` with FILDES (unix-socket endpoints only).
+    pub async fn fildes(&self, fd: BorrowedFd<'_>) -> io::Result<ParsedReply> {
+        let path = self.fildes_socket()?;
         self.with_timeout(async {
             let mut conn = UnixStream::connect(path).await?;
             conn.write_all(&Command::Fildes.encode(Framing::Nul))
@@ -159,19 +165,12 @@ impl Client {
         })
         .await
     }
-}
 
-impl Client {
     /// Passes every descriptor of `fds` with FILDES inside one IDSESSION (unix-socket
     /// endpoints only): one connection for the lot, and the server scans them
     /// concurrently on its own threads. Replies come back in the order of `fds`.
     pub async fn fildes_session(&self, fds: &[BorrowedFd<'_>]) -> io::Result<Vec<ParsedReply>> {
-        let Endpoint::Unix(path) = &self.endpoint else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "FILDES needs a unix socket",
-            ));
-        };
+        let path = self.fildes_socket()?;
         self.with_timeout(async {
             let mut conn = UnixStream::connect(path).await?;
             conn.write_all(&Command::IdSession.encode(Framing::Nul))

@@ -268,6 +268,24 @@ impl Client {
         Ok(json!({"records": records, "num_records": records.len()}))
     }
 
+    /// Every record of a collection for a table; with `--json` the answer is printed as
+    /// it is and `None` comes back.
+    pub async fn list_for_table(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Outcome<Option<Vec<Value>>> {
+        let mut answer = self.list(segments, query).await?;
+        if self.json {
+            self.print_json(&answer);
+            return Ok(None);
+        }
+        Ok(Some(match answer["records"].take() {
+            Value::Array(records) => records,
+            _ => Vec::new(),
+        }))
+    }
+
     /// Waits for an answer's job when the server answered 202; a failed job is a failure.
     pub async fn complete(&self, reply: Reply) -> Outcome<Value> {
         if reply.status != StatusCode::ACCEPTED {

@@ -138,15 +138,14 @@ fn svm_names(key: &Value) -> String {
 }
 
 async fn list(client: &Client) -> Outcome {
-    let answer = client.list(&COLLECTION, &[("fields", "*")]).await?;
-    if client.json {
-        client.print_json(&answer);
+    let Some(records) = client
+        .list_for_table(&COLLECTION, &[("fields", "*")])
+        .await?
+    else {
         return Ok(());
-    }
-    let rows: Vec<Vec<String>> = answer["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    };
+    let rows: Vec<Vec<String>> = records
+        .iter()
         .map(|k| {
             vec![
                 table::cell(&k["name"]),

@@ -120,20 +120,17 @@ async fn runs(client: &Client, args: RunsArgs) -> Outcome {
     if let Some(p) = &args.policy {
         query.push(("policy", p.as_str()));
     }
-    let answer = client
-        .list(
+    let Some(records) = client
+        .list_for_table(
             &["api", "protocols", "vscan", &svm, "on-demand-runs"],
             &query,
         )
-        .await?;
-    if client.json {
-        client.print_json(&answer);
+        .await?
+    else {
         return Ok(());
-    }
-    let rows: Vec<Vec<String>> = answer["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    };
+    let rows: Vec<Vec<String>> = records
+        .iter()
         .map(|r| {
             [
                 "start_time",

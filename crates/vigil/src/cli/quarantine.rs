@@ -40,20 +40,17 @@ pub async fn execute(client: &Client, command: Command) -> Outcome {
 
 async fn list(client: &Client, args: ListArgs) -> Outcome {
     let svm = client.svm_uuid(&args.svm.svm).await?;
-    let answer = client
-        .list(
+    let Some(records) = client
+        .list_for_table(
             &["api", "protocols", "vscan", &svm, "quarantine"],
             &[("fields", "*")],
         )
-        .await?;
-    if client.json {
-        client.print_json(&answer);
+        .await?
+    else {
         return Ok(());
-    }
-    let rows: Vec<Vec<String>> = answer["records"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    };
+    let rows: Vec<Vec<String>> = records
+        .iter()
         .map(|r| {
             ["id", "quarantine_time", "threat", "size", "path"]
                 .iter()

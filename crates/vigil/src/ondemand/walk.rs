@@ -270,16 +270,17 @@ impl Walk {
         view: &scan::dispatch::View,
         walked: &mut Walked,
     ) -> Option<Opened> {
+        let unreadable = |walked: &mut Walked, shown: &str, e: rustix::io::Errno| {
+            walked.errors.push(RunError::new(
+                shown,
+                &std::io::Error::from(e),
+                ErrorKind::OpenFile,
+            ));
+            None
+        };
         let st = match rustix::fs::statat(dir_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
-            Err(e) => {
-                walked.errors.push(RunError::new(
-                    &shown,
-                    &std::io::Error::from(e),
-                    ErrorKind::OpenFile,
-                ));
-                return None;
-            }
+            Err(e) => return unreadable(walked, &shown, e),
         };
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return None;
@@ -309,27 +310,13 @@ impl Walk {
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(dir_fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(e) => {
-                walked.errors.push(RunError::new(
-                    &shown,
-                    &std::io::Error::from(e),
-                    ErrorKind::OpenFile,
-                ));
-                return None;
-            }
+            Err(e) => return unreadable(walked, &shown, e),
         };
         // What is scanned is what was opened: its own identity, not the earlier stat's.
         let st = match rustix::fs::fstat(&fd) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => st,
             Ok(_) => return None,
-            Err(e) => {
-                walked.errors.push(RunError::new(
-                    &shown,
-                    &std::io::Error::from(e),
-                    ErrorKind::OpenFile,
-                ));
-                return None;
-            }
+            Err(e) => return unreadable(walked, &shown, e),
         };
         Some(Opened {
             file: File::from(fd),
