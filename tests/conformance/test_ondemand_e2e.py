@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import tarfile
 import time
@@ -696,3 +697,54 @@ def test_run_records_beyond_the_maximum_are_trimmed(server_keeping_3_runs, tmp_p
     # the reports stay: retention is about records
     assert len(list((env.root / "reports").glob("*.log"))) == 5
     env.raw.close()
+
+
+# -- 6. deleting the SVM -------------------------------------------------------------------
+
+
+def test_deleting_the_svm_takes_its_history_quarantine_and_schedules(fresh_server, tmp_path):
+    """What an SVM's on-demand work left goes with it: run records, quarantined copies
+    and job schedules scoped to it. Its MAV device id is not given to the next SVM, and
+    the namespace's own files stay."""
+    srv = fresh_server
+    env = Env(srv, tmp_path)
+    raw, root = env.raw, env.root
+    plant(root, "/data/eicar.com", EICAR)
+    plant(root, "/data/clean.txt", b"clean\n")
+    sched = unique("own")
+    r = raw.post("/api/cluster/schedules", json={"name": sched, "svm": {"uuid": env.svm}, "interval": "P1D"})
+    assert r.status_code == 201, r.text
+    sched_uuid = raw.get("/api/cluster/schedules", params={"name": sched}).json()["records"][0]["uuid"]
+    policy = unique("gone")
+    env.policy(policy, remediation="quarantine", schedule={"name": sched})
+    _m, run = env.run(policy)
+    assert run["infected_count"] == 1, run
+    qdir = srv.data_dir / "quarantine" / env.svm
+    assert len(list(qdir.glob("*.data"))) == 1
+    device = env.device()
+
+    def runs_stored():
+        # WAL mode: a reader sees what the server committed
+        with sqlite3.connect(f"file:{srv.data_dir / 'vigil.db'}?mode=ro", uri=True) as db:
+            return db.execute(
+                "SELECT count(*) FROM docs WHERE kind = 'vscan_run' AND body LIKE ?", (f"%{env.svm}%",)
+            ).fetchone()[0]
+
+    assert runs_stored() == 1
+    r = raw.delete(f"/api/svm/svms/{env.svm}?return_timeout=30")
+    assert r.status_code == 200, r.text
+    assert not qdir.exists()
+    assert raw.get(f"/api/cluster/schedules/{sched_uuid}").status_code == 404
+    # no API reaches a deleted SVM's runs: look in the database
+    assert runs_stored() == 0
+    # the report and the clean file are the namespace's: they stay
+    assert (root / "data" / "clean.txt").read_bytes() == b"clean\n"
+    assert (root / run["report"].lstrip("/")).is_file()
+
+    # a new SVM gets a new device id, never the deleted one's
+    r = raw.post("/api/svm/svms?return_timeout=30", json={"name": unique("next")})
+    assert r.status_code in (200, 201), r.text
+    new = r.headers["Location"].rsplit("/", 1)[1]
+    r = raw.get(f"/api/svm/svms/{new}", params={"fields": "mav_device_id"})
+    assert r.json()["mav_device_id"] > device, r.text
+    raw.close()

@@ -339,6 +339,13 @@ impl Resource for Svms {
             }
             // So does its S3 audit configuration (the log files stay, like ONTAP's).
             txn.delete(crate::api::s3_audit::KIND, &uuid);
+            // And the job schedules scoped to it (its on-demand policies, the only users
+            // of such schedules, are gone above).
+            for (id, schedule) in txn.list(crate::api::schedules::KIND) {
+                if schedule["svm"]["uuid"] == uuid.as_str() {
+                    txn.delete(crate::api::schedules::KIND, &id);
+                }
+            }
             // And its scan history. Its MAV device id stays reserved (never reused, so an
             // RMM never mixes two SVMs' histories under one id).
             for (id, run) in txn.list(crate::ondemand::RUN_KIND) {
