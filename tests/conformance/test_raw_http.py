@@ -240,6 +240,9 @@ def test_error_unknown_argument_and_read_only(raw, svm_factory):
          400, "262211", "name")
     _err(raw.get("/api/svm/svms?order_by=nonexistent"), 400, "262268", "order_by")
     _err(raw.get("/api/svm/svms?order_by=name%20sideways"), 400, "262197", "order_by")
+    # secrets (write-only fields) never belong in a URL
+    _err(raw.get("/api/security/accounts?password=guess"), 400, "262202", "password")
+    _err(raw.get("/api/security/mav-keys?key=guess"), 400, "262202", "key")
 
 
 def test_error_404_and_unknown_path(raw):

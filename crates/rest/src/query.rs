@@ -45,7 +45,17 @@ impl Filter {
         let field = schema
             .lookup(path)
             .ok_or_else(|| ApiError::unexpected_argument(path))?;
-        if !field.access().read {
+        let access = field.access();
+        if !access.read && (access.create || access.modify) {
+            // A write-only field is a secret (a password, a key): refused as ONTAP does,
+            // since the URL ends up in logs and histories.
+            return Err(ApiError::new(
+                Code::SecretInUrl,
+                format!("Field \"{path}\" is a secret and must not be passed in the URL."),
+            )
+            .with_target(path));
+        }
+        if !access.read {
             return Err(ApiError::new(
                 Code::FieldNotQueryable,
                 format!("Field \"{path}\" is not readable and cannot be used in a query."),
