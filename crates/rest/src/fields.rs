@@ -182,6 +182,10 @@ fn expand(value: &str) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// No schema nests objects this deeply; deeper braces are refused before any expansion,
+/// which copies each level's text and would otherwise cost the square of the depth.
+const MAX_BRACE_DEPTH: usize = 32;
+
 fn split_top(value: &str) -> ApiResult<Vec<String>> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
@@ -190,6 +194,15 @@ fn split_top(value: &str) -> ApiResult<Vec<String>> {
         match ch {
             '{' => {
                 depth += 1;
+                if depth > MAX_BRACE_DEPTH {
+                    return Err(ApiError::new(
+                        Code::InvalidFieldValue,
+                        format!(
+                            "The value of field \"fields\" nests braces more than {MAX_BRACE_DEPTH} deep."
+                        ),
+                    )
+                    .with_target("fields"));
+                }
                 current.push(ch);
             }
             '}' => {
@@ -220,6 +233,17 @@ mod tests {
     use super::*;
     use crate::schema::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_braces_are_refused_at_once() {
+        let deep = format!("{}x{}", "a.{".repeat(50_000), "}".repeat(50_000));
+        let err = expand(&deep).unwrap_err();
+        assert_eq!(err.code, Code::InvalidFieldValue);
+        assert!(err.message.contains("32 deep"), "{}", err.message);
+        // Within the limit, nesting still expands.
+        let ok = format!("{}x{}", "a.{".repeat(32), "}".repeat(32));
+        assert_eq!(expand(&ok).unwrap(), vec![format!("{}x", "a.".repeat(32))]);
+    }
 
     fn schema() -> Schema {
         Schema::new(vec![
