@@ -94,6 +94,12 @@ def test_svm_post_invalid_values(server, raw):
     r = raw.post("/api/svm/svms", json={"comment": "no name"})
     assert r.status_code == 400
     assert r.json()["error"]["target"] == "name"
+    # like ONTAP (and its client, which never posts it), an SVM is created running:
+    # `state` changes by PATCH only
+    r = raw.post("/api/svm/svms", json={"name": unique("vs"), "state": "stopped"})
+    assert r.status_code == 400
+    assert (r.json()["error"]["code"], r.json()["error"]["target"]) == ("262196", "state")
+    assert raw.get("/api/svm/svms", params={"state": "stopped", "return_records": "false"}).status_code == 200
 
 
 def test_svm_find_and_filters(server, svm_factory):

@@ -748,3 +748,37 @@ def test_deleting_the_svm_takes_its_history_quarantine_and_schedules(fresh_serve
     r = raw.get(f"/api/svm/svms/{new}", params={"fields": "mav_device_id"})
     assert r.json()["mav_device_id"] > device, r.text
     raw.close()
+
+
+# -- 7. a stopped SVM ----------------------------------------------------------------------
+
+
+def test_a_stopped_svm_runs_nothing_and_drops_its_scanners(fresh_server, tmp_path):
+    """Stopping an SVM (ONTAP: it serves no data) disconnects its scan servers and
+    refuses runs of its policies; started again, both come back."""
+    srv = fresh_server
+    env = Env(srv, tmp_path)
+    raw, root = env.raw, env.root
+    plant(root, "/data/eicar.com", EICAR)
+    policy = unique("halt")
+    env.policy(policy)
+
+    def connected():
+        return [
+            s for s in raw.get(f"{VSCAN}/server-status", params={"svm.uuid": env.svm, "fields": "state"}).json()["records"]
+            if s["state"] == "connected"
+        ]
+
+    r = raw.patch(f"/api/svm/svms/{env.svm}?return_timeout=30", json={"state": "stopped"})
+    assert r.status_code == 200, r.text
+    poll("the stopped SVM's scanner to disconnect", lambda: not connected())
+    r = raw.patch(f"{od_url(env.svm, policy)}?action=run")
+    check_err(r, 400, "10027175", "is not running")
+    assert env.runs() == []
+
+    r = raw.patch(f"/api/svm/svms/{env.svm}?return_timeout=30", json={"state": "running"})
+    assert r.status_code == 200, r.text
+    poll("the scanner to reconnect", connected)
+    _m, run = env.run(policy)
+    assert (run["status"], run["infected_count"]) == ("COMPLETED", 1), run
+    raw.close()

@@ -42,6 +42,12 @@ impl Access {
         create: true,
         modify: true,
     };
+    /// Shown, and changed by PATCH only (an SVM's `state`).
+    pub const READ_MODIFY: Access = Access {
+        read: true,
+        create: false,
+        modify: true,
+    };
     pub const MODIFY_ONLY: Access = Access {
         read: false,
         create: false,
@@ -93,6 +99,10 @@ impl Field {
     }
     pub fn read_write(mut self) -> Field {
         self.access = Some(Access::READ_WRITE);
+        self
+    }
+    pub fn read_modify(mut self) -> Field {
+        self.access = Some(Access::READ_MODIFY);
         self
     }
     pub fn modify_only(mut self) -> Field {

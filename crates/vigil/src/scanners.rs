@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use store::events::NewEvent;
 use tokio::sync::mpsc;
 
-use crate::api::vscan::{Snapshot, data_svm_uuids};
+use crate::api::vscan::{Snapshot, running_svm_uuids};
 use crate::state::State;
 
 /// Repeats of one event within this window fold into `consecutive_occurrence_count`.
@@ -217,7 +217,7 @@ pub fn reconcile(state: &State) {
     let snapshot = Snapshot::load(&*state.store, &state.admin_svm().0);
     state
         .scanners
-        .apply(&desired(&snapshot, &data_svm_uuids(state)));
+        .apply(&desired(&snapshot, &running_svm_uuids(state)));
 }
 
 /// Starts the events writer and the periodic reconcile pass.

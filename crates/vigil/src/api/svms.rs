@@ -34,6 +34,21 @@ const SUBTYPES: &[&str] = &[
     "data_engine",
 ];
 
+/// `state`: an administrator can ask for `running` or `stopped`; the other values are
+/// transitions Vigil never shows.
+fn check_state(body: &Value) -> ApiResult<()> {
+    match body.get("state").and_then(Value::as_str) {
+        None | Some("running" | "stopped") => Ok(()),
+        Some(s) => Err(ApiError::new(
+            Code::InvalidFieldValue,
+            format!(
+                "\"{s}\" is an invalid value for field \"state\": set \"running\" or \"stopped\"."
+            ),
+        )
+        .with_target("state")),
+    }
+}
+
 pub struct Svms {
     state: Arc<State>,
     def: ResourceDef,
@@ -103,7 +118,9 @@ impl Svms {
         let mut def = ResourceDef::new(Schema::new(vec![
             string("uuid").read_only().identity(),
             string("name").read_write().identity(),
-            enumeration("state", STATES).read_write(),
+            // ONTAP creates SVMs running; `state` changes by PATCH only (the client never
+            // sends it in a POST).
+            enumeration("state", STATES).read_modify(),
             enumeration("subtype", SUBTYPES).create(),
             string("language").read_write(),
             string("comment").read_write(),
@@ -292,12 +309,7 @@ impl Resource for Svms {
         if let Some(l) = body.get("language").and_then(Value::as_str) {
             check_language(l)?;
         }
-        if let Some(s) = body.get("state").and_then(Value::as_str)
-            && !matches!(s, "running" | "stopped")
-        {
-            return Err(ApiError::new(Code::InvalidFieldValue, format!("\"{s}\" is an invalid value for field \"state\": set \"running\" or \"stopped\"."))
-                .with_target("state"));
-        }
+        check_state(&body)?;
         let uuid = record["uuid"].as_str().unwrap_or_default().to_string();
         let state = Arc::clone(&self.state);
         Ok(Work::Job(Box::pin(async move {
@@ -317,9 +329,15 @@ impl Resource for Svms {
                 }
             }
             let name = svm["name"].as_str().unwrap_or_default().to_string();
+            let stopped = svm["state"] == "stopped";
             txn.put(SVM_KIND, &uuid, svm);
             txn.commit().await?;
             state.audit.rename(&uuid, &name);
+            if stopped {
+                // A stopped SVM serves no data: its runs end and its scanners disconnect.
+                crate::ondemand::cancel_svm(&uuid);
+            }
+            crate::scanners::reconcile(&state);
             Ok("success".to_string())
         })))
     }

@@ -130,6 +130,17 @@ pub fn prepare(state: &State, svm_uuid: &str, policy: &str) -> ApiResult<Ticket>
     {
         return Err(ApiError::not_found("name"));
     }
+    if let Some(svm) = state.svm(svm_uuid)
+        && svm["state"].as_str().is_some_and(|s| s != "running")
+    {
+        return Err(ApiError::new(
+            Code::VscanSvmNotOperational,
+            format!(
+                "SVM \"{}\" is not running, so its On-Demand policies cannot run.",
+                svm["name"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     claim(svm_uuid, policy)
 }
 

@@ -129,7 +129,7 @@ pub fn start_scheduler(state: &Arc<State>) {
             }
             let now = Utc::now();
             let snapshot = Snapshot::load(&*state.store, &state.admin_svm().0);
-            for svm in crate::api::vscan::data_svm_uuids(&state) {
+            for svm in crate::api::vscan::running_svm_uuids(&state) {
                 if !snapshot.enabled(&svm) {
                     continue;
                 }

@@ -335,6 +335,18 @@ pub fn data_svm_uuids(state: &State) -> Vec<String> {
         .collect()
 }
 
+/// The data SVMs that are running: a stopped SVM serves no data, so its scanner
+/// connections are dropped and its scheduled runs wait until it runs again.
+pub fn running_svm_uuids(state: &State) -> Vec<String> {
+    state
+        .store
+        .list(SVM_KIND)
+        .iter()
+        .filter(|s| s["state"].as_str().is_none_or(|st| st == "running"))
+        .filter_map(|s| s["uuid"].as_str().map(String::from))
+        .collect()
+}
+
 pub fn svm_link(svm: &Value) -> Value {
     svm_ref(svm)
 }
