@@ -97,7 +97,7 @@ async fn clean_infected_and_empty_files() {
         .await
         .expect("odd name");
     assert_infected(&odd.verdict);
-    let log = std::fs::read_to_string(peers.dir.path().join("access.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(peers.dir.join("access.log")).unwrap_or_default();
     assert!(!log.contains("X-Evil: 1"), "{log}");
 }
 
@@ -119,7 +119,7 @@ async fn files_larger_than_the_preview() {
         assert_infected(&infected.verdict);
     }
     // From a file on disk, through tokio's reader.
-    let path = peers.dir.path().join("on-disk.bin");
+    let path = peers.dir.join("on-disk.bin");
     std::fs::write(&path, text_file(300_000, EICAR)).expect("write");
     let file = tokio::fs::File::open(&path).await.expect("open");
     let r = c

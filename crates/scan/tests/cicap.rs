@@ -51,7 +51,8 @@ fn respmod(port: u16, body: &[u8]) -> String {
 #[test]
 fn respmod_blocks_eicar_and_passes_a_clean_body() {
     let vigil = Vigil::start_with(|a| a.version_product = "ClamAV".into());
-    let (_cicap, port, dir) = start_cicap(&vigil);
+    let cicap = start_cicap(&vigil);
+    let port = cicap.port;
 
     let infected = respmod(port, EICAR);
     assert!(infected.starts_with("ICAP/1.0 200 OK\r\n"), "{infected}");
@@ -65,7 +66,7 @@ fn respmod_blocks_eicar_and_passes_a_clean_body() {
     assert!(clean.starts_with("ICAP/1.0 204 Unmodified\r\n"), "{clean}");
 
     // c-icap parsed our VERSION (it builds its ISTag from the rules serial).
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let log = cicap.log();
     assert!(
         !log.contains("Wrong response from clamd"),
         "c-icap rejected VERSION:\n{log}"
@@ -79,12 +80,13 @@ fn respmod_blocks_eicar_and_passes_a_clean_body() {
 #[test]
 fn default_vigil_version_still_scans_through_cicap() {
     let vigil = Vigil::start();
-    let (_cicap, port, dir) = start_cicap(&vigil);
+    let cicap = start_cicap(&vigil);
+    let port = cicap.port;
     let infected = respmod(port, EICAR);
     assert!(infected.contains("Threat=Vigil.Test.EICAR;"), "{infected}");
     assert!(respmod(port, b"clean body, nothing to see\n").starts_with("ICAP/1.0 204"));
     // What --version-product exists for: c-icap insists on a "ClamAV" prefix.
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let log = cicap.log();
     assert!(
         log.contains("Wrong response from clamd"),
         "expected c-icap to reject the Vigil prefix:\n{log}"

@@ -73,7 +73,7 @@ fn clean_tree_exits_0_and_errors_exit_2() {
 /// same files with the same exit codes: Vigil is a drop-in replacement.
 #[test]
 fn real_clamd_and_vigil_agree_in_every_mode() {
-    let clamd = common::RealClamd::start();
+    let clamd = common::real_clamd();
     let clamd_config = clamd.dir.path().join("clamdscan.conf");
     std::fs::write(
         &clamd_config,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{EICAR, RealClamd, Vigil};
+use common::{EICAR, Vigil, real_clamd};
 use scan::Verdict;
 use scan::cache::ScanCache;
 use scan::dispatch::{ScanEvent, ScanEventKind};
@@ -118,8 +118,8 @@ async fn scan_all(m: &Arc<Manager>, files: &[(PathBuf, bool)]) -> (usize, usize)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failover_between_primaries_and_to_the_secondary_and_back() {
-    let mut tcp_clamd = RealClamd::start();
-    let mut unix_clamd = RealClamd::start();
+    let mut tcp_clamd = real_clamd();
+    let mut unix_clamd = real_clamd();
     let vigil = Vigil::start();
     let recorder = Arc::new(Recorder::default());
     let m = manager(&recorder);
@@ -250,7 +250,8 @@ async fn no_server_means_an_error_and_an_event_never_clean() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn icap_servers_are_checked_and_scan_through_respmod() {
     let vigil = Vigil::start();
-    let (cicap, port, _dir) = common::start_cicap(&vigil);
+    let cicap = common::start_cicap(&vigil);
+    let port = cicap.port;
     let recorder = Arc::new(Recorder::default());
     let m = manager(&recorder);
     let server = format!("icap://127.0.0.1:{port}/avscan");
@@ -402,7 +403,7 @@ async fn the_embedded_scanner_is_called_in_process() {
     // The pool names a real clamd's socket, registered as the embedded scanner's own
     // address: checks go to clamd, scans must not. The detection name tells who scanned
     // (Vigil's engine says Vigil.Test.EICAR, clamd Test.EICAR-1.UNOFFICIAL).
-    let clamd = RealClamd::start();
+    let clamd = real_clamd();
     let vigil = Vigil::start();
     let recorder = Arc::new(Recorder::default());
     let m = manager(&recorder);
@@ -478,7 +479,7 @@ fn assert_verdicts(
 /// monitor sees it gone, batches go to the secondary pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_go_in_one_session_and_fail_over_whole() {
-    let mut clamd = RealClamd::start();
+    let mut clamd = real_clamd();
     let vigil = Vigil::start();
     let recorder = Arc::new(Recorder::default());
     let m = manager(&recorder);

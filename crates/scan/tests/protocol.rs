@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    EICAR, RealClamd, Vigil, exchange_tcp, exchange_unix, instream_body, read_until_close,
+    EICAR, Vigil, exchange_tcp, exchange_unix, instream_body, read_until_close, real_clamd,
 };
 
 /// Replaces each server's detection name and version with placeholders.
@@ -161,7 +161,7 @@ fn sorted_lines(text: &str) -> Vec<String> {
 
 #[test]
 fn replies_match_real_clamd_byte_for_byte() {
-    let clamd = RealClamd::start();
+    let clamd = real_clamd();
     let vigil = Vigil::start_with(|a| a.stream_max_length = 1 << 20);
     let fx = Fixture::new();
     let mut mismatches = Vec::new();

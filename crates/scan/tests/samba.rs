@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{Daemon, EICAR, Vigil, free_port, require_tool};
 
@@ -86,18 +86,13 @@ fn infected_file_written_over_smb_cannot_be_read_back_and_clean_one_can() {
     let port = free_port();
     let conf = root.path().join("smb.conf");
     std::fs::write(&conf, smb_conf(root.path(), port, &vigil.socket)).expect("smb.conf");
-    let child = Command::new(require_tool("smbd"))
-        .args(["--foreground", "--no-process-group", "--debug-stdout", "-s"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn smbd");
-    let mut smbd = Daemon(child);
-    smbd.wait_until(
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    let mut smbd = Daemon::spawn_sigkill_only(
         "smbd",
+        Command::new(require_tool("smbd"))
+            .args(["--foreground", "--no-process-group", "--debug-stdout", "-s"])
+            .arg(&conf),
     );
+    smbd.wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
 
     let work = tempfile::tempdir().expect("tempdir");
     std::fs::write(work.path().join("eicar.com"), EICAR).expect("write");

@@ -1,5 +1,6 @@
 //! Shared test harness: a real Vigil scanner on real sockets, the real peers (clamd,
-//! clamdscan, smbd, c-icap) found on PATH, and a generated tree with planted test files.
+//! clamdscan, smbd, c-icap; the common ones from `testkit`), and a generated tree with
+//! planted test files.
 //!
 //! Missing tools are a test failure, never a skip: `scripts/install-test-deps.sh`
 //! installs them.
@@ -7,31 +8,15 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-
-/// Panics with an actionable message when a required external program is absent.
-pub fn require_tool(name: &str) -> PathBuf {
-    for dir in [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/bin",
-        "/usr/local/sbin",
-    ] {
-        let candidate = Path::new(dir).join(name);
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    panic!("required test tool `{name}` is not installed; run scripts/install-test-deps.sh")
-}
+// Each test binary uses its own part of these.
+#[allow(unused_imports)]
+pub use testkit::{Cicap, Daemon, EICAR, RealClamd, free_port, hex, require_tool};
 
 /// A Vigil scanner served in-process on its own runtime thread, on a loopback port and a
 /// unix socket in a temp dir.
@@ -117,139 +102,10 @@ impl Drop for Vigil {
     }
 }
 
-/// A child process killed when the test ends, pass or fail.
-pub struct Daemon(pub Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Daemon {
-    /// Waits for `ready`, failing fast if the daemon exits instead.
-    pub fn wait_until(&mut self, ready: impl Fn() -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready() {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                panic!("{what} exited during startup: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not become ready in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-pub fn wait_for_path(path: &Path, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not create {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-pub fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// The real clamd from Debian's clamav-daemon, with a custom database holding an EICAR
-/// body signature (`Test.EICAR-1`, reported as `Test.EICAR-1.UNOFFICIAL`).
-pub struct RealClamd {
-    pub dir: tempfile::TempDir,
-    pub socket: PathBuf,
-    pub port: u16,
-    conf: PathBuf,
-    daemon: Option<Daemon>,
-}
-
-impl RealClamd {
-    pub fn start() -> RealClamd {
-        require_tool("clamd");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("db");
-        std::fs::create_dir(&db).expect("db dir");
-        std::fs::write(
-            db.join("vigil-test.ndb"),
-            format!("Test.EICAR-1:0:*:{}\n", hex(EICAR)),
-        )
-        .expect("ndb");
-        let socket = dir.path().join("clamd.sock");
-        let port = free_port();
-        let conf = dir.path().join("clamd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "DatabaseDirectory {}\nLocalSocket {}\nTCPSocket {port}\nTCPAddr 127.0.0.1\nForeground yes\n\
-                 LogFile {}\nStreamMaxLength 1M\nUser root\n",
-                db.display(),
-                socket.display(),
-                dir.path().join("clamd.log").display()
-            ),
-        )
-        .expect("clamd.conf");
-        let mut clamd = RealClamd {
-            dir,
-            socket,
-            port,
-            conf,
-            daemon: None,
-        };
-        clamd.restart();
-        clamd
-    }
-
-    /// Kills clamd (SIGKILL: no goodbye to connected clients).
-    pub fn kill(&mut self) {
-        self.daemon = None;
-        let _ = std::fs::remove_file(&self.socket);
-    }
-
-    /// Starts clamd again on the same socket and port.
-    pub fn restart(&mut self) {
-        self.kill();
-        let child = Command::new(require_tool("clamd"))
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn clamd");
-        let mut daemon = Daemon(child);
-        let (socket, port) = (self.socket.clone(), self.port);
-        daemon.wait_until(
-            || socket.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            "clamd",
-        );
-        self.daemon = Some(daemon);
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Real clamd as these tests compare it with Vigil: INSTREAM capped at 1 MiB, the cap
+/// the byte-for-byte tests give Vigil too.
+pub fn real_clamd() -> RealClamd {
+    RealClamd::start_with("StreamMaxLength 1M\n")
 }
 
 /// Sends raw bytes over a unix socket and returns everything the server sends back
@@ -431,61 +287,8 @@ pub fn open_fd_targets() -> Vec<String> {
         .unwrap_or_default()
 }
 
-// ---- c-icap ----
-
-pub const MODULES_DIR: &str = "/usr/lib/x86_64-linux-gnu/c_icap";
-
-pub fn cicap_conf(dir: &Path, port: u16, socket: &Path) -> String {
-    assert!(
-        Path::new(MODULES_DIR).join("clamd_mod.so").exists(),
-        "libc-icap-mod-virus-scan is not installed; run scripts/install-test-deps.sh"
-    );
-    let d = dir.display();
-    format!(
-        "PidFile {d}/c-icap.pid
-CommandsSocket {d}/c-icap.ctl
-Port 127.0.0.1:{port}
-StartServers 1
-MaxServers 1
-ThreadsPerChild 4
-MinSpareThreads 1
-MaxSpareThreads 4
-TmpDir {d}
-ServerLog {d}/server.log
-AccessLog {d}/access.log
-DebugLevel 3
-ModulesDir {MODULES_DIR}
-ServicesDir {MODULES_DIR}
-TemplateDir /usr/share/c_icap/templates/
-TemplateDefaultLanguage en
-LoadMagicFile /etc/c-icap/c-icap.magic
-Module common clamd_mod.so
-clamd_mod.ClamdSocket {socket}
-Service virus_scan virus_scan.so
-virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE
-virus_scan.DefaultEngine clamd
-ServiceAlias avscan virus_scan?allow204=on&sizelimit=off&mode=simple
-",
-        socket = socket.display()
-    )
-}
-
-/// Real c-icap with virus_scan whose clamd_mod uses Vigil's socket, on a loopback port.
-/// Services: `virus_scan` and `avscan` (no size limit, as Debian defines it).
-pub fn start_cicap(vigil: &Vigil) -> (Daemon, u16, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let conf = dir.path().join("c-icap.conf");
-    std::fs::write(&conf, cicap_conf(dir.path(), port, &vigil.socket)).expect("c-icap.conf");
-    let child = Command::new(require_tool("c-icap"))
-        .arg("-N")
-        .arg("-f")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn c-icap");
-    let mut daemon = Daemon(child);
-    daemon.wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), "c-icap");
-    (daemon, port, dir)
+/// Real c-icap whose clamd_mod uses Vigil's socket (debug level 3: the log shows what
+/// it makes of Vigil's VERSION).
+pub fn start_cicap(vigil: &Vigil) -> Cicap {
+    Cicap::start(&vigil.socket, 3)
 }
