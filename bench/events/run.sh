@@ -33,7 +33,10 @@ for Q in \
   "type=file_infected&max_records=20" \
   "type=file_infected&event_time=%3E=$SINCE&order_by=event_time%20desc&max_records=20&fields=*" \
   "type=scan_failed%7Cscan_timedout&order_by=event_time%20asc&max_records=50&offset=1000" \
-  "type=file_infected&event_time=%3E=$SINCE&server=10.0.1*&max_records=20"; do
+  "type=file_infected&event_time=%3E=$SINCE&server=10.0.1*&max_records=20" \
+  "server=10.0.1*&max_records=20" \
+  "file_path=/no/such/*&max_records=20" \
+  "file_path=/no/such/*&order_by=type&max_records=20"; do
   TIMES=()
   for _ in $(seq "$REPEAT"); do
     TIMES+=("$("${C[@]}" -o "$DIR/out.json" -w '%{time_total}' "http://127.0.0.1:$PORT/api/protocols/vscan/$SVM/events?$Q")")

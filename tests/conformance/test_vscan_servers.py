@@ -6,6 +6,7 @@ ports and a unix socket. Vigil checks servers every 200 ms here
 (`--vscan-check-interval-ms`), so state changes show within a second or two; the tests
 poll for them with a deadline rather than sleeping a fixed time."""
 
+import json
 import shutil
 import socket
 import subprocess
@@ -186,4 +187,56 @@ def test_server_status_and_events_follow_real_clamd(watching_server, clamds):
                          for x in by_ip(svm).values())
              and any(x.disconnected_reason == "vscan_disabled" for x in by_ip(svm).values()),
              "every server disconnected after Vscan was disabled")
+    raw.close()
+
+
+def test_events_filtered_without_an_index_page_like_a_full_read(fresh_server, tmp_path):
+    """Filters the events table has no index for (`server`, `file_path`) are applied
+    while the table is read in chunks of 4,096; with 10,000 events planted, every page
+    of a filtered, paged query equals the matching slice of one unfiltered read, newest
+    first and oldest first, and a filter matching nothing gives an empty page."""
+    import sqlite3
+    from datetime import datetime, timedelta, timezone
+
+    srv = fresh_server
+    raw = srv.session()
+    r = raw.post("/api/svm/svms?return_timeout=30", json={"name": unique("ev")})
+    assert r.status_code in (200, 201), r.text
+    svm = r.headers["Location"].rsplit("/", 1)[1]
+    srv.stop()
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(10_000):
+        # bursts of four events share a timestamp, so paging must order by seq too
+        t = (start + timedelta(seconds=i // 4)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        kind = ("file_infected", "scan_failed", "scanner_connected")[i % 3]
+        body = {"type": kind, "event_time": t, "server": f"10.0.0.{i % 7}", "svm": {"uuid": svm},
+                "node": {"name": "n"}, "file_path": f"/vol1/f{i}", "disconnect_reason": "na",
+                "consecutive_occurrence_count": 1}
+        rows.append((svm, t, kind, json.dumps(body)))
+    with sqlite3.connect(srv.data_dir / "vigil.db") as db:
+        db.executemany("INSERT INTO vscan_events (svm, time, type, body) VALUES (?, ?, ?, ?)", rows)
+    srv.start()
+    raw = srv.session()
+    url = f"/api/protocols/vscan/{svm}/events"
+
+    def paged(params):
+        out, href, first = [], url, True
+        while href:
+            r = raw.get(href, params=params if first else None)
+            assert r.status_code == 200, r.text
+            out += [e["file_path"] for e in r.json()["records"]]
+            href = r.json()["_links"].get("next", {}).get("href")
+            first = False
+        return out
+
+    everything = [json.loads(b) for *_, b in rows]
+    newest_first = [e["file_path"] for e in reversed(everything)]
+    want = [p for p, e in zip(newest_first, reversed(everything)) if e["server"] == "10.0.0.3"]
+    assert len(want) == 1429
+    assert paged({"server": "10.0.0.3", "max_records": 333, "fields": "file_path"}) == want
+    oldest = paged({"server": "10.0.0.3", "order_by": "event_time asc", "max_records": 500, "fields": "file_path"})
+    assert oldest == list(reversed(want))
+    r = raw.get(url, params={"file_path": "/no/such/*", "max_records": 20})
+    assert r.status_code == 200 and r.json()["num_records"] == 0, r.text
     raw.close()

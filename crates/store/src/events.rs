@@ -26,6 +26,16 @@ pub struct EventQuery {
     pub oldest_first: bool,
     pub limit: Option<u64>,
     pub offset: u64,
+    /// Keyset paging: only events after this (time, seq) in the query's order.
+    pub after: Option<(String, i64)>,
+}
+
+/// An event as stored: its body and its place in time order.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub time: String,
+    pub body: Value,
 }
 
 impl Store {
@@ -60,9 +70,9 @@ impl Store {
         Ok(())
     }
 
-    pub async fn query_events(&self, q: &EventQuery) -> Result<Vec<Value>, StoreError> {
+    pub async fn query_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let mut sql: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT seq, body FROM vscan_events WHERE 1=1");
+            QueryBuilder::new("SELECT seq, time, body FROM vscan_events WHERE 1=1");
         if let Some(svm) = &q.svm {
             sql.push(" AND svm = ").push_bind(svm.clone());
         }
@@ -80,6 +90,22 @@ impl Store {
         if let Some(until) = &q.until {
             sql.push(" AND time <= ").push_bind(until.clone());
         }
+        if let Some((time, seq)) = &q.after {
+            // The bound on `time` alone comes first so SQLite walks the (svm, time)
+            // index from the cursor instead of from the start on every page.
+            let (op, op_eq) = if q.oldest_first {
+                (">", ">=")
+            } else {
+                ("<", "<=")
+            };
+            sql.push(format!(" AND time {op_eq} "))
+                .push_bind(time.clone())
+                .push(format!(" AND (time {op} "))
+                .push_bind(time.clone())
+                .push(format!(" OR seq {op} "))
+                .push_bind(*seq)
+                .push(")");
+        }
         sql.push(if q.oldest_first {
             " ORDER BY time ASC, seq ASC"
         } else {
@@ -93,13 +119,14 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get("seq")?;
+            let time: String = row.try_get("time")?;
             let body: String = row.try_get("body")?;
-            let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
+            let body = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
                 kind: "vscan_event".into(),
                 id: seq.to_string(),
                 source,
             })?;
-            out.push(value);
+            out.push(StoredEvent { seq, time, body });
         }
         Ok(out)
     }
@@ -176,8 +203,38 @@ mod tests {
             ..Default::default()
         };
         let got = store.query_events(&q).await.unwrap();
-        let seconds: Vec<_> = got.iter().map(|v| v["second"].as_u64().unwrap()).collect();
+        let seconds: Vec<_> = got
+            .iter()
+            .map(|v| v.body["second"].as_u64().unwrap())
+            .collect();
         assert_eq!(seconds, vec![24, 18, 12, 6, 0]);
+        // Keyset paging continues after the last event seen, both ways.
+        let after = |e: &StoredEvent| Some((e.time.clone(), e.seq));
+        let next = store
+            .query_events(&EventQuery {
+                after: after(&got[1]),
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        let seconds: Vec<_> = next
+            .iter()
+            .map(|v| v.body["second"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seconds, vec![12, 6, 0]);
+        let next = store
+            .query_events(&EventQuery {
+                after: after(&got[3]),
+                oldest_first: true,
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        let seconds: Vec<_> = next
+            .iter()
+            .map(|v| v.body["second"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seconds, vec![12, 18, 24]);
         let page = store
             .query_events(&EventQuery {
                 oldest_first: true,
@@ -188,7 +245,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let seconds: Vec<_> = page.iter().map(|v| v["second"].as_u64().unwrap()).collect();
+        let seconds: Vec<_> = page
+            .iter()
+            .map(|v| v.body["second"].as_u64().unwrap())
+            .collect();
         assert_eq!(seconds, vec![4, 5]);
         assert_eq!(
             store
@@ -199,7 +259,7 @@ mod tests {
         );
         assert_eq!(store.count_events().await.unwrap(), 10);
         let all = store.query_events(&EventQuery::default()).await.unwrap();
-        assert_eq!(all.first().unwrap()["second"], 29);
-        assert_eq!(all.last().unwrap()["second"], 20);
+        assert_eq!(all.first().unwrap().body["second"], 29);
+        assert_eq!(all.last().unwrap().body["second"], 20);
     }
 }

@@ -123,6 +123,51 @@ fn table_query(hints: &ListHints<'_>) -> (EventQuery, bool) {
     (q, exact)
 }
 
+/// Events read per step when the filters the table cannot answer are applied here.
+const STREAM_CHUNK: u64 = 4096;
+
+impl Events {
+    /// One SVM's page in the table's own order when some filter has no index (`server`,
+    /// `file_path`, ...): reads the table in chunks, keyset-paged so events arriving
+    /// meanwhile neither repeat nor shift, applies every filter here, and stops once
+    /// the page is full, instead of loading the SVM's whole table.
+    async fn stream(
+        &self,
+        svm: &Value,
+        query: EventQuery,
+        hints: &ListHints<'_>,
+        window: usize,
+    ) -> ApiResult<Vec<Value>> {
+        let uuid = svm["uuid"].as_str().unwrap_or_default().to_string();
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let chunk = self
+                .state
+                .store
+                .query_events(&EventQuery {
+                    svm: Some(uuid.clone()),
+                    limit: Some(STREAM_CHUNK),
+                    after: after.take(),
+                    ..query.clone()
+                })
+                .await?;
+            let read = chunk.len() as u64;
+            for e in chunk {
+                after = Some((e.time, e.seq));
+                let mut body = e.body;
+                body["svm"] = svm_ref(svm);
+                if hints.filters.iter().all(|f| f.matches(&body)) {
+                    out.push(body);
+                }
+            }
+            if out.len() >= window || read < STREAM_CHUNK {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Resource for Events {
     fn def(&self) -> &ResourceDef {
@@ -146,6 +191,12 @@ impl Resource for Events {
     ) -> ApiResult<Vec<Value>> {
         let (query, exact) = table_query(hints);
         let svms = listed_svms(&self.state, keys.get("svm.uuid"))?;
+        let in_table_order = matches!(hints.order, [key] if key.path == "event_time");
+        if let ([svm], Some(window), true, false) =
+            (svms.as_slice(), hints.window, in_table_order, exact)
+        {
+            return self.stream(svm, query, hints, window).await;
+        }
         // Stopping early is right only for one SVM's events answered entirely by SQL.
         let limit = hints
             .window
@@ -163,9 +214,10 @@ impl Resource for Events {
                     ..query.clone()
                 })
                 .await?;
-            for mut e in events {
-                e["svm"] = svm_ref(&svm);
-                out.push(e);
+            for e in events {
+                let mut body = e.body;
+                body["svm"] = svm_ref(&svm);
+                out.push(body);
             }
         }
         Ok(out)
