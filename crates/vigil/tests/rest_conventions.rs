@@ -282,10 +282,18 @@ async fn error_classes() {
             StatusCode::BAD_REQUEST,
             "262196",
         ),
+        // An SVM is created running: `state` is set by PATCH only.
         (
             Method::POST,
             "/api/svm/svms".into(),
-            Some(br#"{"name":"x1","state":"weird"}"#.to_vec()),
+            Some(br#"{"name":"x1","state":"stopped"}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            "262196",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/svm/svms/{uuid}"),
+            Some(br#"{"state":"weird"}"#.to_vec()),
             StatusCode::BAD_REQUEST,
             "262197",
         ),
