@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{datetime, enumeration, integer, object, reference, string};
-use rest::{ApiResult, Ctx, Keys, ListHints, Resource, ResourceDef, Schema, VsadminAccess};
-use serde_json::Value;
+use rest::{ApiResult, Ctx, Keys, ListHints, Record, Resource, ResourceDef, Schema, VsadminAccess};
 use store::events::EventQuery;
 
 use super::listed_svms;
@@ -129,13 +128,8 @@ impl Resource for Events {
         &self.def
     }
 
-    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
-        let hints = ListHints {
-            filters: &[],
-            order: &[],
-            window: None,
-        };
-        self.list_hinted(ctx, keys, &hints).await
+    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
+        self.list_hinted(ctx, keys, &ListHints::ALL).await
     }
 
     async fn list_hinted(
@@ -143,7 +137,7 @@ impl Resource for Events {
         _ctx: &Ctx,
         keys: &Keys,
         hints: &ListHints<'_>,
-    ) -> ApiResult<Vec<Value>> {
+    ) -> ApiResult<Vec<Record>> {
         let (query, exact) = table_query(hints);
         let svms = listed_svms(&self.state, keys.get("svm.uuid"))?;
         // Stopping early is right only for one SVM's events answered entirely by SQL.
@@ -165,7 +159,7 @@ impl Resource for Events {
                 .await?;
             for mut e in events {
                 e["svm"] = svm_ref(&svm);
-                out.push(e);
+                out.push(e.into());
             }
         }
         Ok(out)
