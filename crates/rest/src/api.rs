@@ -12,13 +12,16 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::fields::Selection;
+use crate::fields::{Links, Projection, Selection, write_json};
 use crate::jobs::{Jobs, is_terminal, job_link};
-use crate::query::{Filter, OrderKey, compare_records, parse_order_by};
+use crate::query::{Filter, OrderKey, compare_records, parse_order_by, sort_records};
+use crate::record::{Members, Record, key_text};
 use crate::resource::{
     Created, Ctx, Keys, ListHints, Method, Params, Principal, Resource, Role, VsadminAccess, Work,
 };
-use crate::response::{HAL_JSON, encode_key, json_response_as, strip_links};
+use crate::response::{
+    COMPONENT, HAL_JSON, body_response, encode_key, json_response_as, strip_links,
+};
 use crate::schema::WriteOp;
 
 /// Checks credentials; implemented by the accounts module of the binary.
@@ -44,6 +47,8 @@ struct Route {
     segs: Vec<Seg>,
     kind: Kind,
     resource: Arc<dyn Resource>,
+    /// The resource's instance path template, parsed once for `_links.self`.
+    instance: Option<Vec<Seg>>,
 }
 
 pub struct Api {
@@ -81,31 +86,32 @@ fn parse_template(template: &str) -> Vec<Seg> {
 }
 
 /// Builds a path from a template and a record's key values, encoding each key.
-pub fn instance_href(template: &str, record: &Value) -> Option<String> {
+pub fn instance_href<M: Members + ?Sized>(template: &str, record: &M) -> Option<String> {
+    href_of(&parse_template(template), record)
+}
+
+fn href_of<M: Members + ?Sized>(template: &[Seg], record: &M) -> Option<String> {
     let mut out = String::new();
-    for seg in parse_template(template) {
+    write_href(&mut out, template, record).then_some(out)
+}
+
+/// Appends [`instance_href`] to `out`, so that a collection response can reuse one
+/// buffer for every record's href; `false` (with `out` partly written) when the
+/// record lacks one of the template's keys.
+fn write_href<M: Members + ?Sized>(out: &mut String, template: &[Seg], record: &M) -> bool {
+    for seg in template {
         out.push('/');
         match seg {
-            Seg::Lit(s) => out.push_str(&s),
+            Seg::Lit(s) => out.push_str(s),
             Seg::Key(key) => {
-                let value = lookup(record, &key)?;
-                out.push_str(&encode_key(&value));
+                let Some(value) = key_text(record, key) else {
+                    return false;
+                };
+                out.extend(percent_encoding::utf8_percent_encode(&value, COMPONENT));
             }
         }
     }
-    Some(out)
-}
-
-fn lookup(record: &Value, path: &str) -> Option<String> {
-    let mut v = record;
-    for part in path.split('.') {
-        v = v.get(part)?;
-    }
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
+    true
 }
 
 fn decode(s: &str, plus_is_space: bool) -> ApiResult<String> {
@@ -166,6 +172,7 @@ impl ApiBuilder {
                 segs: parse_template(c),
                 kind: Kind::Collection,
                 resource: Arc::clone(&resource),
+                instance: def.instance.map(parse_template),
             });
         }
         if let Some(i) = def.instance {
@@ -173,6 +180,7 @@ impl ApiBuilder {
                 segs: parse_template(i),
                 kind: Kind::Instance,
                 resource: Arc::clone(&resource),
+                instance: Some(parse_template(i)),
             });
         }
         self
@@ -382,6 +390,21 @@ impl Api {
         json_response_as(status, &body, content_type(req.json_only))
     }
 
+    /// Like [`reply`](Self::reply) for a body `write` puts straight into the response
+    /// buffer, already without `_links` for `req.json_only`.
+    fn reply_with(
+        &self,
+        req: &Request,
+        status: StatusCode,
+        size_hint: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> ApiResult<Response> {
+        let mut out = Vec::with_capacity(size_hint);
+        write(&mut out)
+            .map_err(|e| ApiError::internal(format!("Cannot write the response: {e}")))?;
+        Ok(body_response(status, out, content_type(req.json_only)))
+    }
+
     /// The route a path takes. A literal segment beats a key, so
     /// `/api/protocols/vscan/server-status` is never read as an SVM uuid.
     fn route(&self, req: &Request) -> ApiResult<(&Route, Keys)> {
@@ -410,7 +433,9 @@ impl Api {
     }
 
     /// Records under the path keys that the caller may see, before query filters.
-    async fn visible(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Vec<Value>> {
+    /// Their `_links.self` is added where they are answered ([`with_links`],
+    /// [`self_link`]), not to every record listed.
+    async fn visible(&self, ctx: &Ctx, route: &Route, keys: &Keys) -> ApiResult<Vec<Record>> {
         self.visible_hinted(ctx, route, keys, None).await
     }
 
@@ -420,7 +445,7 @@ impl Api {
         route: &Route,
         keys: &Keys,
         hints: Option<&ListHints<'_>>,
-    ) -> ApiResult<Vec<Value>> {
+    ) -> ApiResult<Vec<Record>> {
         let def = route.resource.def();
         let mut records = match hints {
             Some(h) => route.resource.list_hinted(ctx, keys, h).await?,
@@ -428,17 +453,10 @@ impl Api {
         };
         records.retain(|r| {
             keys.iter()
-                .all(|(k, v)| v == "*" || lookup(r, k).as_deref() == Some(v.as_str()))
+                .all(|(k, v)| v == "*" || key_text(r, k).as_deref() == Some(v.as_str()))
         });
         if let (Some((own, _)), Some(field)) = (&ctx.principal.svm, def.svm_field) {
-            records.retain(|r| lookup(r, field).as_deref() == Some(own.as_str()));
-        }
-        if let Some(template) = def.instance {
-            for r in &mut records {
-                if let (Some(href), Value::Object(map)) = (instance_href(template, r), &mut *r) {
-                    map.insert("_links".into(), json!({"self": {"href": href}}));
-                }
-            }
+            records.retain(|r| key_text(r, field).as_deref() == Some(own.as_str()));
         }
         Ok(records)
     }
@@ -544,38 +562,48 @@ impl Api {
             selection.add(&p);
         }
 
+        let projection = selection.compile(&def.schema);
+        let members = read_members(
+            route,
+            keys,
+            &filters,
+            &order,
+            return_records.then_some(&projection),
+        );
         let paged_by_key = req.query.iter().any(|(k, _)| k.starts_with("start."));
         let hints = ListHints {
             filters: &filters,
             order: &order,
             window: (!paged_by_key).then(|| offset.saturating_add(max_records).saturating_add(1)),
+            members: Some(&members),
         };
         let mut records = self.visible_hinted(ctx, route, keys, Some(&hints)).await?;
         records.retain(|r| filters.iter().all(|f| f.matches(r)));
-        records.sort_by(|a, b| compare_records(a, b, &order));
+        sort_records(&mut records, &order);
 
         let skip = start_skip(req, &def.schema, &records, &order, explicit_order);
-        let remaining: Vec<Value> = records.into_iter().skip(skip + offset).collect();
+        let remaining = records
+            .get(skip.saturating_add(offset)..)
+            .unwrap_or_default();
         let more = remaining.len() > max_records;
-        let page: Vec<Value> = remaining.into_iter().take(max_records).collect();
+        let page = &remaining[..remaining.len().min(max_records)];
 
-        let mut links = json!({"self": {"href": req.self_href()}});
         let next =
             more.then(|| next_href(req, route, page.last(), explicit_order, offset + page.len()));
-        if let Some(href) = &next {
-            links["next"] = json!({ "href": href });
-        }
-        let mut body = json!({});
-        if return_records {
-            body["records"] = Value::Array(
-                page.iter()
-                    .map(|r| selection.project(r, &def.schema))
-                    .collect(),
-            );
-        }
-        body["num_records"] = json!(page.len());
-        body["_links"] = links;
-        let mut response = self.reply(req, StatusCode::OK, body);
+        let self_href = req.self_href();
+        let body = CollectionBody {
+            records: return_records.then_some(page),
+            num_records: page.len(),
+            projection: &projection,
+            template: route.instance.as_deref(),
+            strip: req.json_only,
+            self_href: &self_href,
+            next: next.as_deref(),
+        };
+        // Records of most resources serialize to a few hundred bytes.
+        let size_hint = 256 + 256 * page.len();
+        let mut response =
+            self.reply_with(req, StatusCode::OK, size_hint, |out| body.write(out))?;
         if let Some(href) = next
             && let Ok(v) = HeaderValue::from_str(&format!("<{href}>; rel=\"next\""))
         {
@@ -584,6 +612,7 @@ impl Api {
         Ok(response)
     }
 
+    /// The record an instance path names, as one JSON value with its `_links`.
     async fn find(
         &self,
         ctx: &Ctx,
@@ -591,6 +620,17 @@ impl Api {
         keys: &Keys,
         method: Method,
     ) -> ApiResult<Value> {
+        let record = self.find_record(ctx, route, keys, method).await?;
+        Ok(with_links(route, &record))
+    }
+
+    async fn find_record(
+        &self,
+        ctx: &Ctx,
+        route: &Route,
+        keys: &Keys,
+        method: Method,
+    ) -> ApiResult<Record> {
         let mut records = self.visible(ctx, route, keys).await?;
         if records.len() == 1 {
             return Ok(records.swap_remove(0));
@@ -634,8 +674,13 @@ impl Api {
         {
             selection.add(&p);
         }
-        let record = self.find(ctx, route, keys, Method::Get).await?;
-        Ok(self.reply(req, StatusCode::OK, selection.project(&record, &def.schema)))
+        let record = self.find_record(ctx, route, keys, Method::Get).await?;
+        let href = self_link(route, &record);
+        let links = href.as_deref().map_or(Links::Own, Links::SelfHref);
+        let projection = selection.compile(&def.schema);
+        self.reply_with(req, StatusCode::OK, 1024, |out| {
+            projection.write_record(out, &record, links, req.json_only)
+        })
     }
 
     fn body(&self, req: &Request) -> ApiResult<Value> {
@@ -854,15 +899,18 @@ impl Api {
         let (order, explicit_order) = self.order_keys(req, route)?;
         let mut records = self.visible(ctx, route, keys).await?;
         records.retain(|r| filters.iter().all(|f| f.matches(r)));
-        records.sort_by(|a, b| compare_records(a, b, &order));
+        sort_records(&mut records, &order);
         let skip = start_skip(req, &def.schema, &records, &order, explicit_order);
-        let records: Vec<Value> = records.into_iter().skip(skip + offset).collect();
+        let records = records
+            .get(skip.saturating_add(offset)..)
+            .unwrap_or_default();
         let more = records.len() > max_records;
         let mut jobs = Vec::new();
         let mut count = 0;
         for record in records.iter().take(max_records) {
+            let record = with_links(route, record);
             let work = self
-                .apply(ctx, route, record, body.clone(), &params, method)
+                .apply(ctx, route, &record, body.clone(), &params, method)
                 .await?;
             let href = record
                 .get("_links")
@@ -1036,14 +1084,120 @@ fn key_paths(route: &Route) -> Vec<String> {
 fn record_keys(route: &Route, record: &Value) -> Keys {
     key_paths(route)
         .into_iter()
-        .filter_map(|k| lookup(record, &k).map(|v| (k, v)))
+        .filter_map(|k| key_text(record, &k).map(|v| (k, v.into_owned())))
         .collect()
 }
 
-fn next_href(
+/// The top-level members a collection GET reads from its records: path keys and the
+/// caller's SVM scope, filters, order (`start.*` continues by it too), the instance
+/// keys (`_links.self`, `next`) and, when records are returned, their fields and
+/// `_links`.
+fn read_members<'a>(
+    route: &'a Route,
+    keys: &'a Keys,
+    filters: &'a [Filter],
+    order: &'a [OrderKey],
+    projection: Option<&'a Projection<'a>>,
+) -> Vec<&'a str> {
+    let def = route.resource.def();
+    let instance_keys = route.instance.iter().flatten().filter_map(|s| match s {
+        Seg::Key(k) => Some(k.as_str()),
+        Seg::Lit(_) => None,
+    });
+    let paths = keys
+        .keys()
+        .map(String::as_str)
+        .chain(def.svm_field)
+        .chain(filters.iter().map(|f| f.path.as_str()))
+        .chain(order.iter().map(|k| k.path.as_str()))
+        .chain(instance_keys);
+    let mut members: Vec<&str> = paths
+        .filter_map(|p| p.split('.').next())
+        .chain(projection.into_iter().flat_map(|p| p.members()))
+        .chain(projection.map(|_| "_links"))
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    members
+}
+
+/// The `_links.self` href of a listed record, when its resource has instances.
+fn self_link(route: &Route, record: &Record) -> Option<String> {
+    route
+        .instance
+        .as_deref()
+        .and_then(|template| href_of(template, record))
+}
+
+/// A record as one JSON value, with the `_links.self` every answer shows: for the
+/// write paths, which hand resources a `Value`.
+fn with_links(route: &Route, record: &Record) -> Value {
+    let mut value = record.to_value();
+    if let (Some(href), Value::Object(map)) = (self_link(route, record), &mut value) {
+        map.insert("_links".into(), json!({"self": {"href": href}}));
+    }
+    value
+}
+
+/// A collection GET's body: `records` (projected as they are written),
+/// `num_records` and `_links`, in that order.
+struct CollectionBody<'a> {
+    records: Option<&'a [Record]>,
+    num_records: usize,
+    projection: &'a Projection<'a>,
+    template: Option<&'a [Seg]>,
+    /// `Accept: application/json`: no `_links` but the collection's `next`.
+    strip: bool,
+    self_href: &'a str,
+    next: Option<&'a str>,
+}
+
+impl CollectionBody<'_> {
+    fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'{');
+        if let Some(records) = self.records {
+            out.extend_from_slice(br#""records":["#);
+            let mut href = String::new();
+            for (i, record) in records.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                href.clear();
+                let links = match self.template {
+                    Some(t) if write_href(&mut href, t, record) => Links::SelfHref(&href),
+                    _ => Links::Own,
+                };
+                self.projection
+                    .write_record(out, record, links, self.strip)?;
+            }
+            out.extend_from_slice(b"],");
+        }
+        out.extend_from_slice(br#""num_records":"#);
+        write_json(out, &self.num_records)?;
+        if !self.strip {
+            out.extend_from_slice(br#","_links":{"self":{"href":"#);
+            write_json(out, self.self_href)?;
+            out.push(b'}');
+            if let Some(next) = self.next {
+                out.extend_from_slice(br#","next":{"href":"#);
+                write_json(out, next)?;
+                out.push(b'}');
+            }
+            out.push(b'}');
+        } else if let Some(next) = self.next {
+            out.extend_from_slice(br#","_links":{"next":{"href":"#);
+            write_json(out, next)?;
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+fn next_href<M: Members + ?Sized>(
     req: &Request,
     route: &Route,
-    last: Option<&Value>,
+    last: Option<&M>,
     explicit_order: bool,
     next_offset: usize,
 ) -> String {
@@ -1054,7 +1208,7 @@ fn next_href(
         parts.push(format!("offset={next_offset}"));
     } else if let Some(last) = last {
         for key in key_paths(route) {
-            if let Some(v) = lookup(last, &key) {
+            if let Some(v) = key_text(last, &key) {
                 parts.push(format!("start.{}={}", key, enc(&v)));
             }
         }
@@ -1074,7 +1228,7 @@ fn next_href(
 fn start_skip(
     req: &Request,
     schema: &crate::schema::Schema,
-    records: &[Value],
+    records: &[Record],
     order: &[OrderKey],
     explicit_order: bool,
 ) -> usize {
@@ -1092,7 +1246,7 @@ fn start_skip(
     }
     records
         .iter()
-        .take_while(|r| compare_records(r, &probe, order) != Ordering::Greater)
+        .take_while(|r| compare_records(*r, &probe, order) != Ordering::Greater)
         .count()
 }
 

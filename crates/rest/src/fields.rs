@@ -1,8 +1,9 @@
 //! The `fields` parameter: which properties a GET returns.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, Code};
+use crate::record::Members;
 use crate::schema::{Field, Schema, join};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,27 +90,26 @@ impl Selection {
 
     /// Copies the selected properties of `record`; `_links` objects always stay.
     pub fn project(&self, record: &Value, schema: &Schema) -> Value {
-        match record {
-            Value::Object(map) => {
-                Value::Object(self.project_object(map, &schema.fields, "", self.all))
-            }
-            other => other.clone(),
+        let mut out = Vec::new();
+        // Writing to a buffer cannot fail, and what was written is JSON.
+        self.compile(schema)
+            .write_record(&mut out, record, Links::Own, false)
+            .and_then(|()| serde_json::from_slice(&out))
+            .unwrap_or_default()
+    }
+
+    /// The selection resolved against `schema` once per request, so that projecting
+    /// each record neither builds dotted paths nor searches the `fields` lists.
+    pub fn compile<'s>(&self, schema: &'s Schema) -> Projection<'s> {
+        Projection {
+            steps: self.steps(&schema.fields, "", self.all),
         }
     }
 
-    fn project_object(
-        &self,
-        map: &Map<String, Value>,
-        fields: &[Field],
-        prefix: &str,
-        all: Option<Depth>,
-    ) -> Map<String, Value> {
-        let mut out = Map::new();
+    fn steps<'s>(&self, fields: &'s [Field], prefix: &str, all: Option<Depth>) -> Vec<Step<'s>> {
+        let mut out = Vec::new();
         for field in fields {
-            let Some(value) = map.get(field.name) else {
-                continue;
-            };
-            if value.is_null() || !field.access().read {
+            if !field.access().read {
                 continue;
             }
             let path = join(prefix, field.name);
@@ -135,30 +135,197 @@ impl Selection {
             } else {
                 None
             };
-            let projected = match (value, field.children()) {
-                (Value::Object(inner), Some(children)) => {
-                    Value::Object(self.project_object(inner, children, &path, child_all))
-                }
-                (Value::Array(items), Some(children)) => Value::Array(
-                    items
-                        .iter()
-                        .map(|item| match item {
-                            Value::Object(inner) => Value::Object(
-                                self.project_object(inner, children, &path, child_all),
-                            ),
-                            other => other.clone(),
-                        })
-                        .collect(),
-                ),
-                (v, _) => v.clone(),
-            };
-            out.insert(field.name.to_string(), projected);
-        }
-        if let Some(links) = map.get("_links") {
-            out.insert("_links".to_string(), links.clone());
+            let children = field
+                .children()
+                .map(|children| self.steps(children, &path, child_all));
+            out.push(Step::new(field.name, children));
         }
         out
     }
+}
+
+/// A [`Selection`] compiled against a schema: which members of a record are
+/// returned, in schema order. Records are projected while they are written out, so a
+/// response never holds a projected copy of its records.
+#[derive(Debug)]
+pub struct Projection<'s> {
+    steps: Vec<Step<'s>>,
+}
+
+/// One returned field. `children` is how the members of an object value (or of the
+/// objects in an array value) are projected, for fields whose schema has them.
+#[derive(Debug)]
+struct Step<'s> {
+    name: &'s str,
+    /// `"name":`, escaped once rather than for every record.
+    key: Vec<u8>,
+    children: Option<Vec<Step<'s>>>,
+}
+
+impl<'s> Step<'s> {
+    fn new(name: &'s str, children: Option<Vec<Step<'s>>>) -> Step<'s> {
+        let key = format!("{}:", Value::from(name)).into_bytes();
+        Step {
+            name,
+            key,
+            children,
+        }
+    }
+}
+
+/// Where a record's `_links` comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Links<'a> {
+    /// The record's own `_links` member, if it has one.
+    Own,
+    /// `{"self": {"href": …}}`.
+    SelfHref(&'a str),
+}
+
+impl<'s> Projection<'s> {
+    /// The top-level members a projected record shows (besides `_links`).
+    pub fn members(&self) -> impl Iterator<Item = &'s str> + '_ {
+        self.steps.iter().map(|s| s.name)
+    }
+
+    /// Appends `record` projected, as compact JSON, with `_links` last. With `strip`,
+    /// every `_links` is left out, as [`crate::response::strip_links`] removes them.
+    pub fn write_record<M: Members + ?Sized>(
+        &self,
+        out: &mut Vec<u8>,
+        record: &M,
+        links: Links,
+        strip: bool,
+    ) -> serde_json::Result<()> {
+        write_object(out, &self.steps, record, links, strip)
+    }
+}
+
+fn write_object<M: Members + ?Sized>(
+    out: &mut Vec<u8>,
+    steps: &[Step],
+    members: &M,
+    links: Links,
+    strip: bool,
+) -> serde_json::Result<()> {
+    if let Some(whole) = members.non_object() {
+        return write_whole(out, whole, strip);
+    }
+    out.push(b'{');
+    let mut first = true;
+    let mut separate = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    for step in steps {
+        let Some(value) = members.member(step.name) else {
+            continue;
+        };
+        if value.is_null() {
+            continue;
+        }
+        separate(out);
+        out.extend_from_slice(&step.key);
+        match (value, step.children.as_deref()) {
+            (Value::Object(inner), Some(children)) => {
+                write_object(out, children, inner, Links::Own, strip)?
+            }
+            (Value::Array(items), Some(children)) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    match item {
+                        Value::Object(inner) => {
+                            write_object(out, children, inner, Links::Own, strip)?
+                        }
+                        other => write_whole(out, other, strip)?,
+                    }
+                }
+                out.push(b']');
+            }
+            (other, _) => write_whole(out, other, strip)?,
+        }
+    }
+    // `_links` comes last, where the projection has always put it, so `strip_links`
+    // removed it from there without moving another member.
+    if !strip {
+        match links {
+            Links::SelfHref(href) => {
+                separate(out);
+                out.extend_from_slice(br#""_links":{"self":{"href":"#);
+                write_json(out, href)?;
+                out.extend_from_slice(b"}}");
+            }
+            Links::Own => {
+                if let Some(own) = members.member("_links") {
+                    separate(out);
+                    out.extend_from_slice(br#""_links":"#);
+                    write_json(out, own)?;
+                }
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends a value copied whole; with `strip`, as `strip_links` leaves it.
+fn write_whole(out: &mut Vec<u8>, value: &Value, strip: bool) -> serde_json::Result<()> {
+    match value {
+        Value::Object(map) if strip => {
+            out.push(b'{');
+            let mut entry = |i: usize, (k, v): (&String, &Value)| {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, k)?;
+                out.push(b':');
+                write_whole(out, v, true)
+            };
+            match map.keys().position(|k| k == "_links") {
+                // `Map::remove` with `preserve_order` is a swap-remove: the last member
+                // moves into the place of `_links`.
+                Some(at) if at + 1 < map.len() => {
+                    let entries: Vec<(&String, &Value)> = map.iter().collect();
+                    let last = entries.len() - 1;
+                    let order = (0..at).chain([last]).chain(at + 1..last);
+                    for (i, e) in order.enumerate() {
+                        entry(i, entries[e])?;
+                    }
+                }
+                _ => {
+                    for (i, e) in map.iter().filter(|(k, _)| *k != "_links").enumerate() {
+                        entry(i, e)?;
+                    }
+                }
+            }
+            out.push(b'}');
+            Ok(())
+        }
+        Value::Array(items) if strip => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_whole(out, item, true)?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        _ => write_json(out, value),
+    }
+}
+
+/// Appends `value` as compact JSON, as `Value`'s `Display` writes it.
+pub(crate) fn write_json(
+    out: &mut Vec<u8>,
+    value: &(impl serde::Serialize + ?Sized),
+) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *out, value)
 }
 
 /// Splits on top-level commas and expands `a.{b,c}` groups (which may nest).
@@ -289,6 +456,58 @@ mod tests {
         assert_eq!(project("b,!b.c")["b"], json!({"d": "2", "e": {"f": 3}}));
         assert_eq!(project("b.{c,e.f}")["b"], json!({"c": "1", "e": {"f": 3}}));
         assert_eq!(project("stats")["stats"], json!({"iops": 9}));
+    }
+
+    /// Projection while serializing keeps the schema's member order, puts `_links`
+    /// last, and with `strip` leaves what `strip_links` leaves, including its
+    /// swap-remove reordering inside values copied whole.
+    #[test]
+    fn streamed_projection_and_strip() {
+        let s = Schema::new(vec![
+            string("uuid").identity(),
+            string("blob"),
+            array_of("items", vec![string("k")]),
+            reference("svm"),
+        ]);
+        let r = json!({"blob": {"a": 1, "_links": {"self": {}}, "b": [{"_links": 1, "c": 2}], "z": 3},
+            "uuid": "u", "items": [{"k": "x", "_links": {"self": {"href": "/i"}}, "extra": 1}, 5, null],
+            "svm": {"name": "n", "uuid": "s", "_links": {"self": {"href": "/s"}}},
+            "_links": {"next": {"href": "/n"}}});
+        let stream = |fields: &str, links: Links, strip: bool| {
+            let sel = Selection::parse(fields, &s, false).unwrap();
+            let mut out = Vec::new();
+            sel.compile(&s)
+                .write_record(&mut out, &r, links, strip)
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            stream("*", Links::Own, false),
+            r#"{"uuid":"u","blob":{"a":1,"_links":{"self":{}},"b":[{"_links":1,"c":2}],"z":3},"items":[{"k":"x","_links":{"self":{"href":"/i"}}},5,null],"svm":{"uuid":"s","name":"n","_links":{"self":{"href":"/s"}}},"_links":{"next":{"href":"/n"}}}"#
+        );
+        assert_eq!(
+            stream("*", Links::Own, true),
+            r#"{"uuid":"u","blob":{"a":1,"z":3,"b":[{"c":2}]},"items":[{"k":"x"},5,null],"svm":{"uuid":"s","name":"n"}}"#
+        );
+        for fields in ["*", "**", "blob,items.k", "svm.name", "!blob", "uuid"] {
+            let sel = Selection::parse(fields, &s, false).unwrap();
+            let mut stripped = sel.project(&r, &s);
+            assert_eq!(stream(fields, Links::Own, false), stripped.to_string());
+            crate::response::strip_links(&mut stripped, false);
+            assert_eq!(
+                stream(fields, Links::Own, true),
+                stripped.to_string(),
+                "{fields}"
+            );
+        }
+        assert_eq!(
+            stream("uuid", Links::SelfHref("/r/u"), false),
+            r#"{"uuid":"u","_links":{"self":{"href":"/r/u"}}}"#
+        );
+        assert_eq!(
+            stream("uuid", Links::SelfHref("/r/u"), true),
+            r#"{"uuid":"u"}"#
+        );
     }
 
     #[test]

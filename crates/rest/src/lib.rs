@@ -8,6 +8,7 @@ pub mod error;
 pub mod fields;
 pub mod jobs;
 pub mod query;
+pub mod record;
 pub mod resource;
 pub mod response;
 pub mod schema;
@@ -15,6 +16,7 @@ pub mod schema;
 pub use api::{Api, Authenticator};
 pub use error::{ApiError, ApiResult, Code};
 pub use jobs::Jobs;
+pub use record::Record;
 pub use resource::{
     Created, Ctx, Keys, ListHints, Method, Params, Principal, Resource, ResourceDef, Role,
     VsadminAccess, Work,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::jobs::JobWork;
+use crate::record::Record;
 use crate::schema::Schema;
 
 /// Path captures (`svm.uuid` → value), percent-decoded.
@@ -142,6 +143,28 @@ pub struct ListHints<'a> {
     /// (offset + max_records + 1). Only a resource that applies every filter and the
     /// order exactly may stop there; `None` when the request pages by key.
     pub window: Option<usize>,
+    /// The top-level members the request reads from the records (returned, filtered,
+    /// ordered on, path keys); `None` for all. A resource may leave out a member not
+    /// named here, so that what costs to compute (ONTAP's expensive fields) is only
+    /// computed when asked for.
+    pub members: Option<&'a [&'a str]>,
+}
+
+impl ListHints<'static> {
+    /// No narrowing: every record, complete.
+    pub const ALL: ListHints<'static> = ListHints {
+        filters: &[],
+        order: &[],
+        window: None,
+        members: None,
+    };
+}
+
+impl ListHints<'_> {
+    /// Whether the request reads the top-level member `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        self.members.is_none_or(|m| m.contains(&name))
+    }
 }
 
 #[async_trait]
@@ -150,8 +173,10 @@ pub trait Resource: Send + Sync + 'static {
 
     /// Every record below the path captures `keys`, as complete API objects. The core
     /// filters, sorts, pages, projects and adds `_links.self`; a resource may use
-    /// `keys` to narrow its own lookup.
-    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>>;
+    /// `keys` to narrow its own lookup. A record built fresh converts with
+    /// `Record::from(value)`; a stored document is better shared than copied (see
+    /// [`Record`]).
+    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>>;
 
     /// [`list`](Self::list) for a collection GET, with what the query asks for.
     async fn list_hinted(
@@ -159,7 +184,7 @@ pub trait Resource: Send + Sync + 'static {
         ctx: &Ctx,
         keys: &Keys,
         _hints: &ListHints<'_>,
-    ) -> ApiResult<Vec<Value>> {
+    ) -> ApiResult<Vec<Record>> {
         self.list(ctx, keys).await
     }
 

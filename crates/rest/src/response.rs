@@ -12,7 +12,12 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 pub fn json_response_as(status: StatusCode, body: &Value, content_type: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
+    body_response(status, body.to_string().into_bytes(), content_type)
+}
+
+/// A response with an already serialized JSON body.
+pub fn body_response(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -97,6 +97,26 @@ impl Store {
         docs.get(kind).and_then(|m| m.get(id)).cloned()
     }
 
+    /// All documents of `kind`, ordered by id, each with the document of `other` under
+    /// the same id if there is one (per-SVM data kept under the SVM's uuid). One pass
+    /// over both, under one lock, instead of a lookup per document.
+    pub fn list_with(&self, kind: &str, other: &str) -> Vec<(Arc<Value>, Option<Arc<Value>>)> {
+        let docs = self.docs.read().unwrap_or_else(|e| e.into_inner());
+        let Some(main) = docs.get(kind) else {
+            return Vec::new();
+        };
+        let mut others = docs.get(other).into_iter().flatten().peekable();
+        main.iter()
+            .map(|(id, doc)| {
+                while others.next_if(|(o, _)| *o < id).is_some() {}
+                let joined = others
+                    .next_if(|(o, _)| *o == id)
+                    .map(|(_, d)| Arc::clone(d));
+                (Arc::clone(doc), joined)
+            })
+            .collect()
+    }
+
     /// All documents of a kind, ordered by id.
     pub fn list(&self, kind: &str) -> Vec<Arc<Value>> {
         let docs = self.docs.read().unwrap_or_else(|e| e.into_inner());
@@ -244,5 +264,36 @@ mod tests {
             .map(|v| v["name"].clone())
             .collect();
         assert_eq!(names, vec![json!("b")]);
+    }
+
+    #[tokio::test]
+    async fn list_with_joins_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("db.sqlite")))
+            .await
+            .unwrap();
+        let mut txn = store.begin().await;
+        for id in ["a", "b", "d"] {
+            txn.put("svm", id, json!({"name": id}));
+        }
+        for id in ["0", "b", "c", "d", "e"] {
+            txn.put("device", id, json!({"of": id}));
+        }
+        txn.commit().await.unwrap();
+        let joined: Vec<_> = store
+            .list_with("svm", "device")
+            .into_iter()
+            .map(|(doc, other)| (doc["name"].clone(), other.map(|o| o["of"].clone())))
+            .collect();
+        assert_eq!(
+            joined,
+            vec![
+                (json!("a"), None),
+                (json!("b"), Some(json!("b"))),
+                (json!("d"), Some(json!("d"))),
+            ]
+        );
+        assert!(store.list_with("none", "device").is_empty());
+        assert_eq!(store.list_with("svm", "none").len(), 3);
     }
 }

@@ -4,6 +4,7 @@
 //! stable integer id (`mav_device_id`, kept in the store once assigned).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use mav::{
@@ -49,7 +50,29 @@ pub fn device_id(state: &State, svm_uuid: &str) -> Option<u64> {
     state
         .store
         .get(DEVICE_KIND, svm_uuid)
-        .and_then(|d| d["device_id"].as_u64())
+        .and_then(|d| id_of(&d))
+}
+
+/// The SVM documents, all or the one with `uuid`, each with its device id.
+pub fn svms_with_device_ids(state: &State, uuid: Option<&str>) -> Vec<(Arc<Value>, Option<u64>)> {
+    match uuid {
+        Some(uuid) => state
+            .svm(uuid)
+            .map(|svm| (svm, device_id(state, uuid)))
+            .into_iter()
+            .collect(),
+        // Device ids are kept under the SVM's uuid, which is also the SVM's own id.
+        None => state
+            .store
+            .list_with(SVM_KIND, DEVICE_KIND)
+            .into_iter()
+            .map(|(svm, device)| (svm, device.and_then(|d| id_of(&d))))
+            .collect(),
+    }
+}
+
+fn id_of(device: &Value) -> Option<u64> {
+    device["device_id"].as_u64()
 }
 
 /// Keys, compared by digest (a digest comparison reveals nothing of the key).

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Ty, array, array_of, boolean, enumeration, object, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Record, Resource, ResourceDef, Schema,
+    Work,
 };
 use serde_json::{Value, json};
 
@@ -151,7 +152,7 @@ impl Resource for AccountsResource {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         let (_, admin_name) = self.state.admin_svm();
         Ok(self
             .state
@@ -175,7 +176,7 @@ impl Resource for AccountsResource {
                 if let Value::Object(m) = &mut r {
                     m.remove("password_hash");
                 }
-                r
+                r.into()
             })
             .collect())
     }

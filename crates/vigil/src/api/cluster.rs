@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{integer, object, string};
 use rest::{
-    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema, Work,
+    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Record, Resource, ResourceDef, Schema,
+    Work,
 };
 use serde_json::{Value, json};
 
@@ -64,15 +65,18 @@ impl Resource for ClusterResource {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         let c = self.state.cluster();
-        Ok(vec![json!({
-            "uuid": c["uuid"],
-            "name": c["name"],
-            "location": c["location"],
-            "contact": c["contact"],
-            "version": version(),
-        })])
+        Ok(vec![
+            json!({
+                "uuid": c["uuid"],
+                "name": c["name"],
+                "location": c["location"],
+                "contact": c["contact"],
+                "version": version(),
+            })
+            .into(),
+        ])
     }
 
     async fn modify(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{datetime, enumeration, integer, object, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
+    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Record, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
 };
 use serde_json::Value;
@@ -54,11 +54,12 @@ impl Resource for JobsResource {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
-        Ok(match keys.get("uuid") {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
+        let jobs = match keys.get("uuid") {
             Some(uuid) => self.state.jobs.get(uuid).into_iter().collect(),
             None => self.state.jobs.list(),
-        })
+        };
+        Ok(jobs.into_iter().map(Record::from).collect())
     }
 
     /// Vigil's jobs are short configuration changes that cannot stop half-way, so

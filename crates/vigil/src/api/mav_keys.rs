@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{array_of, datetime, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Record, Resource, ResourceDef, Schema,
+    Work,
 };
 use serde_json::{Value, json};
 
@@ -48,7 +49,7 @@ impl Resource for MavKeys {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         Ok(self
             .state
             .store
@@ -63,6 +64,7 @@ impl Resource for MavKeys {
                     .map(|svm| svm_ref(&svm))
                     .collect();
                 json!({"uuid": k["uuid"], "name": k["name"], "svms": svms, "create_time": k["create_time"]})
+                    .into()
             })
             .collect())
     }

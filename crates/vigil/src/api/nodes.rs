@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{enumeration, integer, object, string};
-use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema};
-use serde_json::{Value, json};
+use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema};
+use serde_json::json;
 
 use crate::state::State;
 
@@ -62,19 +62,22 @@ impl Resource for Nodes {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         let s = &self.state;
-        Ok(vec![json!({
-            "uuid": s.node_uuid,
-            "name": s.config.node_name,
-            "state": "up",
-            "membership": "member",
-            "model": "Vigil",
-            "serial_number": s.node_uuid.split('-').next().unwrap_or_default(),
-            "system_id": s.node_uuid.split('-').next().unwrap_or_default(),
-            "location": "",
-            "uptime": s.started.elapsed().as_secs(),
-            "version": crate::api::cluster::version(),
-        })])
+        Ok(vec![
+            json!({
+                "uuid": s.node_uuid,
+                "name": s.config.node_name,
+                "state": "up",
+                "membership": "member",
+                "model": "Vigil",
+                "serial_number": s.node_uuid.split('-').next().unwrap_or_default(),
+                "system_id": s.node_uuid.split('-').next().unwrap_or_default(),
+                "location": "",
+                "uptime": s.started.elapsed().as_secs(),
+                "version": crate::api::cluster::version(),
+            })
+            .into(),
+        ])
     }
 }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use audit::{LogConfig, RotationSchedule, SvmAudit};
 use rest::schema::{Ty, array, boolean, enumeration, integer, object, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
-    VsadminAccess, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Record, Resource, ResourceDef,
+    Schema, VsadminAccess, Work,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -588,7 +588,7 @@ impl Resource for S3Audit {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let docs: Vec<(String, Arc<Value>)> = match keys.get("svm.uuid").filter(|k| *k != "*") {
             Some(uuid) => self
                 .state
@@ -614,7 +614,7 @@ impl Resource for S3Audit {
             let Some(svm) = self.state.svm(&uuid) else {
                 continue;
             };
-            out.push(Stored::from_doc(&doc)?.render(&svm));
+            out.push(Stored::from_doc(&doc)?.render(&svm).into());
         }
         Ok(out)
     }

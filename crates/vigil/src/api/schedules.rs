@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Ty, array, enumeration, object, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Record, Resource, ResourceDef, Schema,
+    Work,
 };
 use serde_json::{Map, Value, json};
 
@@ -128,7 +129,7 @@ impl Resource for Schedules {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         let cluster = self.state.cluster();
         let cluster_ref = json!({"name": cluster["name"], "uuid": cluster["uuid"]});
         Ok(self
@@ -147,7 +148,7 @@ impl Resource for Schedules {
                 } else {
                     "cluster"
                 });
-                r
+                r.into()
             })
             .collect())
     }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{boolean, enumeration, integer, object, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
-    VsadminAccess, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, ListHints, Method, Params, Record, Resource,
+    ResourceDef, Schema, VsadminAccess, Work,
 };
 use serde_json::{Value, json};
 
@@ -163,23 +163,44 @@ impl Resource for Svms {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
-        let docs = match keys.get("uuid").filter(|k| *k != "*") {
-            Some(uuid) => self.state.svm(uuid).into_iter().collect(),
-            None => self.state.store.list(SVM_KIND),
+    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
+        self.list_hinted(ctx, keys, &ListHints::ALL).await
+    }
+
+    /// The stored documents themselves (shared, not copied), with the computed
+    /// members laid over them when the request reads them: both are expensive fields,
+    /// which a plain listing (the common case) does not return.
+    async fn list_hinted(
+        &self,
+        _ctx: &Ctx,
+        keys: &Keys,
+        hints: &ListHints<'_>,
+    ) -> ApiResult<Vec<Record>> {
+        let uuid = keys.get("uuid").filter(|k| *k != "*").map(String::as_str);
+        let svms: Vec<(Arc<Value>, Option<u64>)> = if hints.wants("mav_device_id") {
+            crate::mav_service::svms_with_device_ids(&self.state, uuid)
+        } else {
+            let docs = match uuid {
+                Some(uuid) => self.state.svm(uuid).into_iter().collect(),
+                None => self.state.store.list(SVM_KIND),
+            };
+            docs.into_iter().map(|doc| (doc, None)).collect()
         };
-        Ok(docs
-            .iter()
-            .map(|s| {
-                let mut r = (**s).clone();
-                r["snapmirror"] = json!({"is_protected": false, "protected_volumes_count": 0});
-                if let Some(id) = r["uuid"]
-                    .as_str()
-                    .and_then(|u| crate::mav_service::device_id(&self.state, u))
-                {
-                    r["mav_device_id"] = json!(id);
+        // Vigil has no SnapMirror: one value serves every record.
+        let snapmirror = hints
+            .wants("snapmirror")
+            .then(|| Arc::new(json!({"is_protected": false, "protected_volumes_count": 0})));
+        Ok(svms
+            .into_iter()
+            .map(|(doc, device_id)| {
+                let mut record = Record::new(doc);
+                if let Some(snapmirror) = &snapmirror {
+                    record = record.with_shared("snapmirror", Arc::clone(snapmirror));
                 }
-                r
+                if let Some(id) = device_id {
+                    record = record.with("mav_device_id", json!(id));
+                }
+                record
             })
             .collect())
     }

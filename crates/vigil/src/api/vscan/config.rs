@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Field, array_of, boolean, reference};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
-    VsadminAccess, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Record, Resource, ResourceDef,
+    Schema, VsadminAccess, Work,
 };
 use serde_json::{Value, json};
 use store::Txn;
@@ -219,11 +219,11 @@ impl Resource for VscanConfigs {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
         Ok(listed_svms(&self.state, keys.get("svm.uuid"))?
             .iter()
-            .map(|svm| self.record(&snapshot, svm))
+            .map(|svm| self.record(&snapshot, svm).into())
             .collect())
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{datetime, enumeration, integer, object, reference, string};
-use rest::{ApiResult, Ctx, Keys, ListHints, Resource, ResourceDef, Schema, VsadminAccess};
+use rest::{ApiResult, Ctx, Keys, ListHints, Record, Resource, ResourceDef, Schema, VsadminAccess};
 use serde_json::Value;
 use store::events::EventQuery;
 
@@ -137,7 +137,7 @@ impl Events {
         query: EventQuery,
         hints: &ListHints<'_>,
         window: usize,
-    ) -> ApiResult<Vec<Value>> {
+    ) -> ApiResult<Vec<Record>> {
         let uuid = svm["uuid"].as_str().unwrap_or_default().to_string();
         let mut out = Vec::new();
         let mut after = None;
@@ -158,7 +158,7 @@ impl Events {
                 let mut body = e.body;
                 body["svm"] = svm_ref(svm);
                 if hints.filters.iter().all(|f| f.matches(&body)) {
-                    out.push(body);
+                    out.push(body.into());
                 }
             }
             if out.len() >= window || read < STREAM_CHUNK {
@@ -174,13 +174,8 @@ impl Resource for Events {
         &self.def
     }
 
-    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
-        let hints = ListHints {
-            filters: &[],
-            order: &[],
-            window: None,
-        };
-        self.list_hinted(ctx, keys, &hints).await
+    async fn list(&self, ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
+        self.list_hinted(ctx, keys, &ListHints::ALL).await
     }
 
     async fn list_hinted(
@@ -188,7 +183,7 @@ impl Resource for Events {
         _ctx: &Ctx,
         keys: &Keys,
         hints: &ListHints<'_>,
-    ) -> ApiResult<Vec<Value>> {
+    ) -> ApiResult<Vec<Record>> {
         let (query, exact) = table_query(hints);
         let svms = listed_svms(&self.state, keys.get("svm.uuid"))?;
         let in_table_order = matches!(hints.order, [key] if key.path == "event_time");
@@ -217,7 +212,7 @@ impl Resource for Events {
             for e in events {
                 let mut body = e.body;
                 body["svm"] = svm_ref(&svm);
-                out.push(body);
+                out.push(body.into());
             }
         }
         Ok(out)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{boolean, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Record, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
 };
 use serde_json::{Value, json};
@@ -174,14 +174,14 @@ impl Resource for OnAccessPolicies {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let admin = self.state.admin_svm().0;
         let snapshot = Snapshot::load(&*self.state.store, &admin);
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
             for policy in snapshot.on_access(uuid) {
-                out.push(shown(&policy, &svm, &admin));
+                out.push(shown(&policy, &svm, &admin).into());
             }
         }
         Ok(out)

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Ty, array, boolean, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
-    VsadminAccess, Work,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Method, Params, Record, Resource, ResourceDef,
+    Schema, VsadminAccess, Work,
 };
 use serde_json::{Value, json};
 use store::Txn;
@@ -379,13 +379,13 @@ impl Resource for OnDemandPolicies {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
             for policy in snapshot.on_demand(uuid) {
-                out.push(shown(&self.state, &policy, &svm));
+                out.push(shown(&self.state, &policy, &svm).into());
             }
         }
         Ok(out)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{datetime, integer, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Resource, ResourceDef, Schema,
+    ApiError, ApiResult, Code, Ctx, Keys, Method, Params, Record, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
 };
 use serde_json::Value;
@@ -62,13 +62,13 @@ impl Resource for Quarantine {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
             for mut item in quarantine::list(&self.state.config.data_dir, uuid) {
                 item["svm"] = svm_ref(&svm);
-                out.push(item);
+                out.push(item.into());
             }
         }
         Ok(out)

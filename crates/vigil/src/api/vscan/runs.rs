@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use rest::schema::{
     Ty, array, array_of, boolean, datetime, enumeration, integer, reference, string,
 };
-use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema, VsadminAccess};
-use serde_json::Value;
+use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema, VsadminAccess};
 
 use super::listed_svms;
 use crate::ondemand::RUN_KIND;
@@ -101,14 +100,13 @@ impl Resource for Runs {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let runs = self.state.store.list(RUN_KIND);
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
+            let svm_ref = Arc::new(svm_ref(&svm));
             for run in runs.iter().filter(|r| r["svm"]["uuid"] == svm["uuid"]) {
-                let mut r = (**run).clone();
-                r["svm"] = svm_ref(&svm);
-                out.push(r);
+                out.push(Record::new(Arc::clone(run)).with_shared("svm", Arc::clone(&svm_ref)));
             }
         }
         Ok(out)

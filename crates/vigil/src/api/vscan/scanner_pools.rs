@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rest::schema::{Ty, array, reference, string};
 use rest::{
-    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Resource, ResourceDef, Schema,
+    ApiError, ApiResult, Code, Created, Ctx, Keys, Params, Record, Resource, ResourceDef, Schema,
     VsadminAccess, Work,
 };
 use serde_json::{Value, json};
@@ -238,13 +238,13 @@ impl Resource for ScannerPools {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
         let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
             for pool in snapshot.pools(uuid) {
-                out.push(shown(&self.state, &pool, &svm));
+                out.push(shown(&self.state, &pool, &svm).into());
             }
         }
         Ok(out)

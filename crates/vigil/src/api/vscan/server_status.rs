@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{Ty, array, datetime, enumeration, reference, string};
-use rest::{ApiResult, Ctx, Keys, Resource, ResourceDef, Schema, VsadminAccess};
-use serde_json::{Value, json};
+use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema, VsadminAccess};
+use serde_json::json;
 
 use super::path_svm;
 use crate::scanners::event_time;
@@ -57,7 +57,7 @@ impl Resource for ServerStatuses {
         &self.def
     }
 
-    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Value>> {
+    async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
         let node = self.state.node_ref();
         let mut out = Vec::new();
         for s in self.state.scanners.statuses() {
@@ -84,7 +84,7 @@ impl Resource for ServerStatuses {
             if let Some(v) = &s.version {
                 r["version"] = json!(v);
             }
-            out.push(r);
+            out.push(r.into());
         }
         Ok(out)
     }
