@@ -17,6 +17,16 @@ struct Param {
     required: bool,
 }
 
+/// `clientid`, taken by `list_sites` and `list_devices_at_client`.
+const CLIENT_ID: Param = Param {
+    name: "clientid",
+    kind: "integer",
+    default: "",
+    values: "",
+    description: "The clientid must be a valid client id.",
+    required: true,
+};
+
 const DESCRIBE: Param = Param {
     name: "describe",
     kind: "boolean",
@@ -196,17 +206,7 @@ fn description(service: Service) -> Description {
         Service::ListSites => Description {
             description: "Lists all sites for a client.",
             url_tail: "&clientid=CLIENTID",
-            params: &[
-                DESCRIBE,
-                Param {
-                    name: "clientid",
-                    kind: "integer",
-                    default: "",
-                    values: "",
-                    description: "The clientid must be a valid client id.",
-                    required: true,
-                },
-            ],
+            params: &[DESCRIBE, CLIENT_ID],
             example: "<result created=\"2013-01-15T09:10:00+00:00\" host=\"SERVER\" status=\"OK\"><items><site><siteid>1</siteid><name>cluster1</name><connection_ok>1</connection_ok><creation_date>2013-01-01</creation_date><primary_router></primary_router><secondary_router></secondary_router></site></items></result>",
             fields: &[
                 ("siteid", "integer", "no", "Site id"),
@@ -255,14 +255,7 @@ fn description(service: Service) -> Description {
             url_tail: "&clientid=CLIENTID&devicetype=server",
             params: &[
                 DESCRIBE,
-                Param {
-                    name: "clientid",
-                    kind: "integer",
-                    default: "",
-                    values: "",
-                    description: "The clientid must be a valid client id.",
-                    required: true,
-                },
+                CLIENT_ID,
                 Param {
                     name: "devicetype",
                     kind: "string",

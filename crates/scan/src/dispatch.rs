@@ -117,6 +117,7 @@ pub struct ScanEvent {
 struct Candidate {
     icap: Option<icap::IcapClient>,
     server: String,
+    address: Option<ServerAddress>,
     ip: String,
     vendor: Option<String>,
     version: Option<String>,
@@ -166,6 +167,7 @@ impl Manager {
                         Candidate {
                             icap: m.icap.clone(),
                             server: server.clone(),
+                            address: m.address.clone(),
                             ip: st.ip.clone(),
                             vendor: st.vendor.clone(),
                             version: st.version.clone(),
@@ -383,8 +385,8 @@ impl Manager {
         }
         if c.icap.is_none()
             && pending.len() > 1
-            && let Ok(address) = c.server.parse::<ServerAddress>()
-            && let Ok(Some(endpoint @ Endpoint::Unix(_))) = clamd_endpoint(&address).await
+            && let Some(address) = &c.address
+            && let Ok(Some(endpoint @ Endpoint::Unix(_))) = clamd_endpoint(address).await
         {
             return self.session_attempt(c, endpoint, items, pending).await;
         }
@@ -454,10 +456,10 @@ impl Manager {
 
     /// The embedded engine, when `c` is one of its addresses.
     fn local_for(&self, c: &Candidate) -> Option<Arc<Local>> {
-        let address = c.server.parse::<ServerAddress>().ok()?;
+        let address = c.address.as_ref()?;
         lock(&self.local)
             .clone()
-            .filter(|l| l.addresses.contains(&address))
+            .filter(|l| l.addresses.contains(address))
     }
 
     fn report(
@@ -485,11 +487,13 @@ impl Manager {
         if let Some(client) = &c.icap {
             return icap_scan(client, path, from_start(file)?).await;
         }
-        let address = c
-            .server
-            .parse::<ServerAddress>()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let Some(endpoint) = clamd_endpoint(&address).await? else {
+        let address = c.address.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("\"{}\" is not a scan server address", c.server),
+            )
+        })?;
+        let Some(endpoint) = clamd_endpoint(address).await? else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "an ICAP address without its client",

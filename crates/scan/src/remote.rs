@@ -175,6 +175,8 @@ pub(crate) struct Monitor {
     pub(crate) load: Arc<crate::dispatch::Load>,
     /// For `icap://` servers: one client, so checks and scans share its connections.
     pub(crate) icap: Option<icap::IcapClient>,
+    /// The pool's `servers` entry, parsed once here rather than on every scan.
+    pub(crate) address: Option<ServerAddress>,
 }
 
 /// The ICAP client for an `icap://` address.
@@ -305,11 +307,8 @@ impl Manager {
                 last_error: None,
             }));
             let (stop, stopped) = watch::channel(false);
-            let icap = key
-                .1
-                .parse::<ServerAddress>()
-                .ok()
-                .and_then(|a| icap_client(&a, &self.config));
+            let address = key.1.parse::<ServerAddress>().ok();
+            let icap = address.as_ref().and_then(|a| icap_client(a, &self.config));
             tokio::spawn(monitor(
                 key.1.clone(),
                 Arc::clone(&status),
@@ -325,6 +324,7 @@ impl Manager {
                     stop,
                     load: Arc::new(crate::dispatch::Load::new(self.config.per_server_scans)),
                     icap,
+                    address,
                 },
             );
         }

@@ -188,6 +188,21 @@ impl Txn<'_> {
             .insert((kind.to_string(), id.to_string()), None);
     }
 
+    /// Deletes every document of a kind that `doomed(id, document)` picks; returns how
+    /// many went.
+    pub fn delete_where(&mut self, kind: &str, doomed: impl Fn(&str, &Value) -> bool) -> usize {
+        let ids: Vec<String> = self
+            .list(kind)
+            .into_iter()
+            .filter(|(id, doc)| doomed(id, doc))
+            .map(|(id, _)| id)
+            .collect();
+        for id in &ids {
+            self.delete(kind, id);
+        }
+        ids.len()
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());

@@ -371,27 +371,21 @@ impl Resource for Svms {
             txn.delete(SVM_KIND, &uuid);
             crate::api::vscan::forget_svm(&mut txn, &uuid);
             // Accounts owned by the SVM go with it; files under its root stay.
-            for (id, account) in txn.list(crate::auth::ACCOUNT_KIND) {
-                if account["owner"]["uuid"] == uuid.as_str() {
-                    txn.delete(crate::auth::ACCOUNT_KIND, &id);
-                }
-            }
+            txn.delete_where(crate::auth::ACCOUNT_KIND, |_, d| {
+                d["owner"]["uuid"] == uuid.as_str()
+            });
             // So does its S3 audit configuration (the log files stay, like ONTAP's).
             txn.delete(crate::api::s3_audit::KIND, &uuid);
             // And the job schedules scoped to it (its on-demand policies, the only users
             // of such schedules, are gone above).
-            for (id, schedule) in txn.list(crate::api::schedules::KIND) {
-                if schedule["svm"]["uuid"] == uuid.as_str() {
-                    txn.delete(crate::api::schedules::KIND, &id);
-                }
-            }
+            txn.delete_where(crate::api::schedules::KIND, |_, d| {
+                d["svm"]["uuid"] == uuid.as_str()
+            });
             // And its scan history. Its MAV device id stays reserved (never reused, so an
             // RMM never mixes two SVMs' histories under one id).
-            for (id, run) in txn.list(crate::ondemand::RUN_KIND) {
-                if run["svm"]["uuid"] == uuid.as_str() {
-                    txn.delete(crate::ondemand::RUN_KIND, &id);
-                }
-            }
+            txn.delete_where(crate::ondemand::RUN_KIND, |_, d| {
+                d["svm"]["uuid"] == uuid.as_str()
+            });
             crate::ondemand::cancel_svm(&uuid);
             txn.commit().await?;
             state.audit.remove(&uuid);

@@ -415,14 +415,17 @@ async fn scan_batch(
     let results = state.scanners.scan_opened(&view, Arc::clone(&batch)).await;
     let mut finished = Vec::with_capacity(batch.len());
     for (item, result) in batch.iter().zip(results) {
-        let (id, path, file_path) = (item.id.clone(), item.path.clone(), item.file_path.clone());
         let verdict = result.map(|s| s.verdict).map_err(|e| e.to_string());
         let remedy = match &verdict {
             Ok(v @ (Verdict::Infected(_) | Verdict::LimitExceeded(_))) => {
                 let threat = v.found_names().join(", ");
                 let state = Arc::clone(state);
-                let (svm_uuid, act, svm_path) =
-                    (svm_uuid.to_string(), action.to_string(), file_path.clone());
+                let (id, path) = (item.id.clone(), item.path.clone());
+                let (svm_uuid, act, svm_path) = (
+                    svm_uuid.to_string(),
+                    action.to_string(),
+                    item.file_path.clone(),
+                );
                 // Moving or copying a file is blocking work.
                 tokio::task::spawn_blocking(move || {
                     remedy(&state, &svm_uuid, &act, &path, &id, &svm_path, &threat)
@@ -434,7 +437,7 @@ async fn scan_batch(
             }
             _ => Remedy::None,
         };
-        finished.push((file_path, verdict, remedy));
+        finished.push((item.file_path.clone(), verdict, remedy));
     }
     finished
 }

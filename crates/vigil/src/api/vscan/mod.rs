@@ -275,29 +275,17 @@ pub fn put_inherited(txn: &mut Txn<'_>, svm: &str, kind: &str, name: &str, value
 /// Forgets every data SVM's choices about an object the admin SVM deleted.
 pub fn drop_inherited(txn: &mut Txn<'_>, kind: &str, name: &str) {
     let suffix = format!("/{kind}/{name}");
-    for (id, _) in txn.list(INHERITED_KIND) {
-        if id.ends_with(&suffix) {
-            txn.delete(INHERITED_KIND, &id);
-        }
-    }
+    txn.delete_where(INHERITED_KIND, |id, _| id.ends_with(&suffix));
 }
 
 /// Removes an SVM's whole Vscan configuration (its objects, its choices about the
 /// cluster's, its switch). Used by Vscan DELETE and when the SVM itself is deleted.
 pub fn forget_svm(txn: &mut Txn<'_>, svm: &str) {
     for kind in [POOL_KIND, ON_ACCESS_KIND, ON_DEMAND_KIND] {
-        for (id, doc) in txn.list(kind) {
-            if owner_of(&doc) == svm {
-                txn.delete(kind, &id);
-            }
-        }
+        txn.delete_where(kind, |_, doc| owner_of(doc) == svm);
     }
     let prefix = format!("{svm}/");
-    for (id, _) in txn.list(INHERITED_KIND) {
-        if id.starts_with(&prefix) {
-            txn.delete(INHERITED_KIND, &id);
-        }
-    }
+    txn.delete_where(INHERITED_KIND, |id, _| id.starts_with(&prefix));
     txn.delete(STATE_KIND, svm);
 }
 
