@@ -6,4 +6,12 @@ scripts/install-test-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --bin vigil
 cargo test --release --workspace
-VIGIL_BIN="$CARGO_TARGET_DIR/release/vigil" .venv/bin/python -m pytest -q tests/conformance
+export VIGIL_BIN="$CARGO_TARGET_DIR/release/vigil"
+.venv/bin/python -m pytest -q tests/conformance
+# The calendar guard: the same suite with the wall clock of every process it starts (the
+# test runner, Vigil, clamd, smbd) 400 days ahead. Monotonic clocks are left alone so that
+# timeouts and sleeps keep their length. A test that plants or expects a fixed date fails
+# here today rather than on the day that date goes stale.
+echo "== conformance suite with the clock moved 400 days ahead =="
+FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+400d' \
+  .venv/bin/python -m pytest -q -p no:cacheprovider tests/conformance
