@@ -13,49 +13,18 @@ use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use clamd::client::{Client, Endpoint};
 use clamd::reply::{ParsedReply, Status};
-use tokio::sync::Semaphore;
 use vscan::address::ServerAddress;
 
 use crate::cache::{FileId, ScanCache};
+use crate::load::{InFlight, Load};
+pub use crate::local::Local;
 use crate::remote::{Manager, Role, clamd_endpoint, lock};
-use crate::{Engine, Mode, Pool, Verdict};
-
-/// Per-server accounting: scans in flight (for choosing) and the slots that bound them.
-pub struct Load {
-    in_flight: AtomicUsize,
-    slots: Semaphore,
-    served: AtomicUsize,
-}
-
-impl Load {
-    pub fn new(slots: usize) -> Load {
-        Load {
-            in_flight: AtomicUsize::new(0),
-            slots: Semaphore::new(slots.max(1)),
-            served: AtomicUsize::new(0),
-        }
-    }
-}
-
-/// Decrements the in-flight count however the scans end.
-struct InFlight<'a>(&'a Load, usize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(self.1, Ordering::Relaxed);
-    }
-}
-
-/// The embedded scanner: the addresses it listens on, and its engine to call directly.
-pub struct Local {
-    pub engine: Arc<Engine>,
-    pub pool: Pool,
-    pub addresses: Vec<ServerAddress>,
-}
+pub use crate::scan_event::{ScanEvent, ScanEventKind};
+use crate::{Mode, Verdict};
 
 /// A verdict and who gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,40 +46,6 @@ pub enum ScanError {
     TimedOut { server: String },
     #[error("the file cannot be opened: {0}")]
     Unreadable(String),
-}
-
-/// Scan problems and detections, in ONTAP's event vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanEventKind {
-    FileInfected,
-    ScanFailed,
-    ScanTimedout,
-    ScanInternalError,
-}
-
-impl ScanEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanEventKind::FileInfected => "file_infected",
-            ScanEventKind::ScanFailed => "scan_failed",
-            ScanEventKind::ScanTimedout => "scan_timedout",
-            ScanEventKind::ScanInternalError => "scan_internal_error",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ScanEvent {
-    pub kind: ScanEventKind,
-    pub svm: String,
-    /// The file as the SVM names it (`/vol1/a.exe`).
-    pub file_path: String,
-    /// The server's address as status shows it, when one was involved.
-    pub server: Option<String>,
-    pub vendor: Option<String>,
-    pub version: Option<String>,
-    /// Threat name or error text.
-    pub detail: String,
 }
 
 #[derive(Clone)]

@@ -11,9 +11,12 @@ pub mod cache;
 pub mod dispatch;
 pub mod engine;
 pub mod hashdb;
+pub mod load;
+pub mod local;
 pub mod pool;
 pub mod remote;
 pub mod ruleset;
+pub mod scan_event;
 pub mod server;
 pub mod verdict;
 

@@ -136,7 +136,7 @@ pub struct ServerEvent {
 /// Where server events go (the events table, logs).
 pub trait EventSink: Send + Sync + 'static {
     fn server_event(&self, event: ServerEvent);
-    fn scan_event(&self, event: crate::dispatch::ScanEvent);
+    fn scan_event(&self, event: crate::scan_event::ScanEvent);
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ type Key = (String, String);
 pub(crate) struct Monitor {
     pub(crate) status: Arc<Mutex<ServerStatus>>,
     stop: watch::Sender<bool>,
-    pub(crate) load: Arc<crate::dispatch::Load>,
+    pub(crate) load: Arc<crate::load::Load>,
     /// For `icap://` servers: one client, so checks and scans share its connections.
     pub(crate) icap: Option<icap::IcapClient>,
     /// The pool's `servers` entry, parsed once here rather than on every scan.
@@ -210,7 +210,7 @@ pub struct Manager {
     pub(crate) monitors: Mutex<HashMap<Key, Monitor>>,
     tombstones: Mutex<HashMap<Key, ServerStatus>>,
     /// The embedded scanner, called in-process for the addresses it listens on.
-    pub(crate) local: Mutex<Option<Arc<crate::dispatch::Local>>>,
+    pub(crate) local: Mutex<Option<Arc<crate::local::Local>>>,
     pub(crate) cache: Mutex<Option<Arc<crate::cache::ScanCache>>>,
     pub(crate) generations: Mutex<HashMap<String, u64>>,
 }
@@ -322,7 +322,7 @@ impl Manager {
                 Monitor {
                     status,
                     stop,
-                    load: Arc::new(crate::dispatch::Load::new(self.config.per_server_scans)),
+                    load: Arc::new(crate::load::Load::new(self.config.per_server_scans)),
                     icap,
                     address,
                 },

@@ -1,8 +1,7 @@
-//! The Vscan events table: too many rows for the in-memory document copy, so it lives
-//! in its own indexed table and is read by query.
+//! Vscan events: too many for the document cache, so each backend keeps them in an
+//! indexed table of their own and answers queries directly.
 
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{Store, StoreError};
 
@@ -41,94 +40,16 @@ pub struct StoredEvent {
 impl Store {
     /// Appends events in one transaction; returns their sequence numbers.
     pub async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut seqs = Vec::with_capacity(events.len());
-        for e in events {
-            let row = sqlx::query(
-                "INSERT INTO vscan_events (svm, time, type, body) VALUES ($1, $2, $3, $4) RETURNING seq",
-            )
-            .bind(&e.svm)
-            .bind(&e.time)
-            .bind(&e.kind)
-            .bind(e.body.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            seqs.push(row.try_get("seq")?);
-        }
-        tx.commit().await?;
-        Ok(seqs)
+        self.backend.append_events(events).await
     }
 
     /// Replaces the body of an event (a repeat folded into its count).
     pub async fn update_event(&self, seq: i64, time: &str, body: &Value) -> Result<(), StoreError> {
-        sqlx::query("UPDATE vscan_events SET time = $1, body = $2 WHERE seq = $3")
-            .bind(time)
-            .bind(body.to_string())
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.backend.update_event(seq, time, body).await
     }
 
     pub async fn query_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT seq, time, body FROM vscan_events WHERE 1=1");
-        if let Some(svm) = &q.svm {
-            sql.push(" AND svm = ").push_bind(svm.clone());
-        }
-        if !q.kinds.is_empty() {
-            sql.push(" AND type IN (");
-            let mut list = sql.separated(", ");
-            for k in &q.kinds {
-                list.push_bind(k.clone());
-            }
-            sql.push(")");
-        }
-        if let Some(since) = &q.since {
-            sql.push(" AND time >= ").push_bind(since.clone());
-        }
-        if let Some(until) = &q.until {
-            sql.push(" AND time <= ").push_bind(until.clone());
-        }
-        if let Some((time, seq)) = &q.after {
-            // The bound on `time` alone comes first so SQLite walks the (svm, time)
-            // index from the cursor instead of from the start on every page.
-            let (op, op_eq) = if q.oldest_first {
-                (">", ">=")
-            } else {
-                ("<", "<=")
-            };
-            sql.push(format!(" AND time {op_eq} "))
-                .push_bind(time.clone())
-                .push(format!(" AND (time {op} "))
-                .push_bind(time.clone())
-                .push(format!(" OR seq {op} "))
-                .push_bind(*seq)
-                .push(")");
-        }
-        sql.push(if q.oldest_first {
-            " ORDER BY time ASC, seq ASC"
-        } else {
-            " ORDER BY time DESC, seq DESC"
-        });
-        sql.push(" LIMIT ")
-            .push_bind(q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(q.offset).unwrap_or(i64::MAX));
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let time: String = row.try_get("time")?;
-            let body: String = row.try_get("body")?;
-            let body = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
-                kind: "vscan_event".into(),
-                id: seq.to_string(),
-                source,
-            })?;
-            out.push(StoredEvent { seq, time, body });
-        }
-        Ok(out)
+        self.backend.query_events(q).await
     }
 
     /// Keeps at most `keep` newest events and none older than `older_than`; returns how
@@ -138,32 +59,11 @@ impl Store {
         keep: u64,
         older_than: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        if let Some(cutoff) = older_than {
-            deleted += sqlx::query("DELETE FROM vscan_events WHERE time < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        deleted += sqlx::query(
-            "DELETE FROM vscan_events WHERE seq <= \
-             (SELECT seq FROM vscan_events ORDER BY seq DESC LIMIT 1 OFFSET $1)",
-        )
-        .bind(keep)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(deleted)
+        self.backend.trim_events(keep, older_than).await
     }
 
     pub async fn count_events(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM vscan_events")
-            .fetch_one(&self.pool)
-            .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.backend.count_events().await
     }
 }
 

@@ -1,22 +1,26 @@
-//! Persistence for Vigil: a document store of JSON objects keyed by (kind, id).
+//! Persistence for Vigil: a document store of JSON objects keyed by (kind, id), the
+//! Vscan events table, over a [`Backend`] (SQLite today: [`sqlite::SqliteBackend`]).
 //!
-//! Reads are served from an in-memory copy loaded at start, because every REST
-//! collection GET filters and sorts whole collections and must not pay for SQL and
-//! JSON parsing on each request. Writes go through one writer at a time
-//! ([`Store::begin`]): a [`Txn`] sees its own pending writes, commits them to the
-//! database in a single SQL transaction and only then publishes them in memory, so a
-//! failed commit leaves both the database and the memory copy unchanged.
+//! [`Store`] is the interface every caller uses, whatever the backend. Reads are served
+//! from an in-memory copy of every document, because every REST collection GET filters
+//! and sorts whole collections and must not pay for SQL and JSON parsing on each
+//! request. Writes go through one writer at a time ([`Store::begin`]): a [`Txn`] sees
+//! its own pending writes, commits them through the backend in a single database
+//! transaction and only then publishes them in memory, so a failed commit leaves both
+//! the database and the memory copy unchanged. A backend shared by several nodes
+//! reports what others wrote, and [`Store::invalidate`] brings the copy up to date.
 
+mod backend;
 pub mod events;
+pub mod sqlite;
+
+pub use backend::{Backend, Change, Invalidation};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,49 +39,49 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+/// Reading documents of a kind the same way from the store and from inside a write
+/// transaction (which sees its own pending writes), so that rules checked before a
+/// write and rules applied after it read one model.
+pub trait Documents {
+    fn documents(&self, kind: &str) -> Vec<Value>;
+}
+
+impl Documents for Store {
+    fn documents(&self, kind: &str) -> Vec<Value> {
+        self.list(kind).into_iter().map(|v| (*v).clone()).collect()
+    }
+}
+
+impl Documents for Txn<'_> {
+    fn documents(&self, kind: &str) -> Vec<Value> {
+        self.list(kind).into_iter().map(|(_, v)| v).collect()
+    }
+}
+
 type Docs = HashMap<String, BTreeMap<String, Arc<Value>>>;
 
 pub struct Store {
-    pool: SqlitePool,
+    backend: Arc<dyn Backend>,
     docs: RwLock<Docs>,
     writer: Mutex<()>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and runs the migrations.
+    /// Opens the database at `url` (`sqlite://PATH`), creating and migrating it if
+    /// needed.
     pub async fn open(url: &str) -> Result<Arc<Store>, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes; only an OS crash can lose
-            // the last commits, which is the trade-off SQLite documents for WAL.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let mut docs: Docs = HashMap::new();
-        for row in sqlx::query("SELECT kind, id, body FROM docs")
-            .fetch_all(&pool)
-            .await?
-        {
-            let kind: String = row.try_get("kind")?;
-            let id: String = row.try_get("id")?;
-            let body: String = row.try_get("body")?;
-            let value = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
-                kind: kind.clone(),
-                id: id.clone(),
-                source,
-            })?;
-            docs.entry(kind).or_default().insert(id, Arc::new(value));
-        }
+        let backend = sqlite::SqliteBackend::open(url).await?;
+        Store::over(Arc::new(backend)).await
+    }
+
+    /// A store over an opened backend: loads every document into memory.
+    pub async fn over(backend: Arc<dyn Backend>) -> Result<Arc<Store>, StoreError> {
+        let docs = load_all(&*backend).await?;
         Ok(Arc::new(Store {
-            pool,
+            backend,
             docs: RwLock::new(docs),
             writer: Mutex::new(()),
         }))
@@ -88,8 +92,27 @@ impl Store {
         format!("sqlite://{}", path.display())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Brings the in-memory copy up to date with a change another writer made to the
+    /// shared backend. Waits for this node's own writer, so a commit in progress
+    /// publishes first and is then overwritten only by what the backend holds.
+    pub async fn invalidate(&self, what: Invalidation) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        match what {
+            Invalidation::Document { kind, id } => {
+                let value = self.backend.load_document(&kind, &id).await?;
+                let mut docs = self.docs.write().unwrap_or_else(|e| e.into_inner());
+                let map = docs.entry(kind).or_default();
+                match value {
+                    Some(v) => map.insert(id, Arc::new(v)),
+                    None => map.remove(&id),
+                };
+            }
+            Invalidation::Everything => {
+                let fresh = load_all(&*self.backend).await?;
+                *self.docs.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, kind: &str, id: &str) -> Option<Arc<Value>> {
@@ -207,44 +230,34 @@ impl Txn<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut tx = self.store.pool.begin().await?;
-        for ((kind, id), value) in &self.pending {
-            match value {
-                Some(v) => {
-                    sqlx::query(
-                        "INSERT INTO docs (kind, id, body) VALUES ($1, $2, $3) \
-                         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
-                    )
-                    .bind(kind)
-                    .bind(id)
-                    .bind(v.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM docs WHERE kind = $1 AND id = $2")
-                        .bind(kind)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        tx.commit().await?;
+        let changes: Vec<Change> = self
+            .pending
+            .into_iter()
+            .map(|((kind, id), value)| Change { kind, id, value })
+            .collect();
+        self.store.backend.commit(&changes).await?;
         let mut docs = self.store.docs.write().unwrap_or_else(|e| e.into_inner());
-        for ((kind, id), value) in self.pending {
-            let map = docs.entry(kind).or_default();
-            match value {
+        for change in changes {
+            let map = docs.entry(change.kind).or_default();
+            match change.value {
                 Some(v) => {
-                    map.insert(id, Arc::new(v));
+                    map.insert(change.id, Arc::new(v));
                 }
                 None => {
-                    map.remove(&id);
+                    map.remove(&change.id);
                 }
             }
         }
         Ok(())
     }
+}
+
+async fn load_all(backend: &dyn Backend) -> Result<Docs, StoreError> {
+    let mut docs: Docs = HashMap::new();
+    for (kind, id, value) in backend.load_documents().await? {
+        docs.entry(kind).or_default().insert(id, Arc::new(value));
+    }
+    Ok(docs)
 }
 
 #[cfg(test)]
@@ -279,6 +292,42 @@ mod tests {
             .map(|v| v["name"].clone())
             .collect();
         assert_eq!(names, vec![json!("b")]);
+    }
+
+    /// Two stores over one database file stand for two nodes on a shared backend: what
+    /// one commits, the other sees once invalidated, one document or everything.
+    #[tokio::test]
+    async fn invalidation_brings_another_writers_commits_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(&dir.path().join("db.sqlite"));
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        let mut txn = a.begin().await;
+        txn.put("svm", "x", json!({"name": "x"}));
+        txn.put("svm", "y", json!({"name": "y"}));
+        txn.commit().await.unwrap();
+        assert!(b.get("svm", "x").is_none(), "b has not been told yet");
+        b.invalidate(Invalidation::Document {
+            kind: "svm".into(),
+            id: "x".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(b.get("svm", "x").unwrap()["name"], "x");
+        assert!(b.get("svm", "y").is_none());
+        let mut txn = a.begin().await;
+        txn.delete("svm", "x");
+        txn.commit().await.unwrap();
+        b.invalidate(Invalidation::Everything).await.unwrap();
+        assert!(b.get("svm", "x").is_none());
+        assert_eq!(b.get("svm", "y").unwrap()["name"], "y");
+        b.invalidate(Invalidation::Document {
+            kind: "svm".into(),
+            id: "never".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(b.count("svm"), 1);
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..count {
         let t = end - chrono::TimeDelta::seconds((count - i) as i64);
-        let time = vigil::scanners::event_time(t);
+        let time = vigil::scanning::events::event_time(t);
         let kind = TYPES[(i % TYPES.len() as u64) as usize];
         let server = format!("10.0.{}.{}", (i / 250) % 250, i % 250);
         batch.push(NewEvent {

@@ -1,13 +1,23 @@
-//! The Vigil server: wires the REST core, the store and the resources into one node.
+//! The Vigil server, top-down (docs/architecture.md):
+//! - the binary: [`server`] (startup), [`config`];
+//! - front doors: [`http`] (the listener's route table), [`api`] (ONTAP REST
+//!   resources), [`mav_service`] (the RMM reporting service);
+//! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
+//!   and running-run registry), [`ondemand`] (runs and schedules, its first caller),
+//!   [`quarantine`];
+//! - shared context: [`state`], [`auth`], [`namespace`], [`files`];
+//! - in crates below: the domain model (`vscan`), the store (`store`), engines and
+//!   protocols (`scan`, `clamd`, `icap`, `mav`, `audit`) and the REST core (`rest`).
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod files;
+pub mod http;
 pub mod mav_service;
 pub mod namespace;
 pub mod ondemand;
 pub mod quarantine;
-pub mod scanners;
+pub mod scanning;
 pub mod server;
 pub mod state;

@@ -14,7 +14,7 @@ use mav::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::ondemand::RUN_KIND;
+use crate::scanning::records::RUN_KIND;
 use crate::state::{SVM_KIND, State};
 
 pub const KEY_KIND: &str = "mav_key";

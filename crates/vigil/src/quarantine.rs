@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::files::{copy_whole, write_whole};
+use crate::namespace::{Namespace, Symlinks};
 
 pub const ACTIONS: &[&str] = &["report", "quarantine", "rename", "delete"];
 /// Suffix given by `rename`.
@@ -73,7 +74,7 @@ pub fn remediate(
                 "gid": meta.gid(),
                 "mtime": meta.mtime(),
                 "mtime_nsec": meta.mtime_nsec(),
-                "quarantine_time": crate::scanners::event_time(chrono::Utc::now()),
+                "quarantine_time": crate::scanning::events::event_time(chrono::Utc::now()),
             });
             let json_path = dir.join(format!("{id}.json"));
             write_whole(&json_path, record.to_string().as_bytes())?;
@@ -178,23 +179,21 @@ pub fn clean_orphans(data_dir: &Path) {
 
 /// Undoes moves a crash interrupted after the copy was complete but before the original
 /// was unlinked: the original is still there, byte-identical, so the copy goes.
-pub fn finish_interrupted(state: &crate::state::State) {
-    let Ok(svms) = fs::read_dir(state.config.data_dir.join("quarantine")) else {
+/// `namespace_of` gives the namespace of an SVM that still exists.
+pub fn finish_interrupted(data_dir: &Path, namespace_of: impl Fn(&str) -> Option<Namespace>) {
+    let Ok(svms) = fs::read_dir(data_dir.join("quarantine")) else {
         return;
     };
     for svm_dir in svms.filter_map(Result::ok) {
         let svm_uuid = svm_dir.file_name().to_string_lossy().into_owned();
-        let Some(svm) = state.svm(&svm_uuid) else {
+        let Some(ns) = namespace_of(&svm_uuid) else {
             continue;
         };
-        let Ok(ns) = state.namespace(&svm) else {
-            continue;
-        };
-        for item in list(&state.config.data_dir, &svm_uuid) {
+        for item in list(data_dir, &svm_uuid) {
             let (Some(id), Some(path)) = (item["id"].as_str(), item["path"].as_str()) else {
                 continue;
             };
-            let Ok(original) = ns.resolve(path, crate::namespace::Symlinks::Refuse) else {
+            let Ok(original) = ns.resolve(path, Symlinks::Refuse) else {
                 continue;
             };
             let data = svm_dir.path().join(format!("{id}.data"));

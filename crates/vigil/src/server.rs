@@ -6,15 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State as AxumState;
-use axum::http::Request;
-use axum::response::Response;
-use rest::{Api, Jobs};
+use rest::Jobs;
 use serde_json::json;
 use store::Store;
-use tracing::Instrument;
 
 use crate::api;
 use crate::config::{Config, Listen, stable_uuid};
@@ -40,14 +34,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(local) = local {
         state.scanners.set_local(local);
     }
-    let api = Arc::new(api::build(&state));
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
     tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 
-    let app = Router::new().fallback(handle).with_state(App {
-        api: Arc::clone(&api),
-        state: Arc::clone(&state),
-    });
+    let app = crate::http::router(&state);
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
@@ -98,7 +88,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
-    crate::scanners::save_cache(&state);
+    crate::scanning::monitors::save_cache(&state);
     state.scanners.shutdown();
     tracing::info!("stopped");
     Ok(())
@@ -119,12 +109,6 @@ async fn wait_for_signal() {
     }
 }
 
-#[derive(Clone)]
-struct App {
-    api: Arc<Api>,
-    state: Arc<State>,
-}
-
 /// On-demand runs hold a few hundred open files each (batches on their way to the
 /// scanners) and every client holds a socket: a soft limit of 1,024 is too low, and the
 /// hard limit is what the administrator allowed.
@@ -139,77 +123,6 @@ fn raise_open_files_limit() {
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
         }
     }
-}
-
-/// `GET /api/?service=…` is the RMM reporting service (API-key auth, XML), not ONTAP's
-/// REST API.
-fn is_mav(parts: &axum::http::request::Parts) -> bool {
-    parts.method == axum::http::Method::GET
-        && matches!(parts.uri.path(), "/api" | "/api/")
-        && parts
-            .uri
-            .query()
-            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "service"))
-}
-
-async fn mav_response(state: &State, parts: &axum::http::request::Parts) -> Response {
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-    let host = parts
-        .headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("vigil")
-        .to_string();
-    let xml = crate::mav_service::respond(state, &query, &host).await;
-    let mut response = Response::new(Body::from(xml));
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static(mav::CONTENT_TYPE),
-    );
-    response
-}
-
-async fn handle(AxumState(app): AxumState<App>, request: Request<Body>) -> Response {
-    let api = app.api;
-    let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-    let (parts, body) = request.into_parts();
-    let span = tracing::info_span!("request", id = %request_id, method = %parts.method, path = %parts.uri.path());
-    async move {
-        let started = Instant::now();
-        if is_mav(&parts) {
-            let response = mav_response(&app.state, &parts).await;
-            tracing::info!(
-                status = 200,
-                micros = started.elapsed().as_micros() as u64,
-                "MAV request done"
-            );
-            return response;
-        }
-        let limit = api.body_limit();
-        let body = axum::body::to_bytes(body, limit).await.map_err(|_| limit);
-        let unread_body = body.is_err();
-        let mut response = api
-            .handle(parts.method, &parts.uri, &parts.headers, body, &request_id)
-            .await;
-        if unread_body {
-            // The rest of the body is still on the wire: the connection cannot be reused.
-            response.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
-        }
-        tracing::info!(
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request done"
-        );
-        response
-    }
-    .instrument(span)
-    .await
 }
 
 /// Pools that name the embedded scanner's own addresses are served in-process.
@@ -243,12 +156,20 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let jobs = Jobs::open(Arc::clone(&store), config.job_retention, node)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (events, events_rx) =
-        crate::scanners::EventLog::new(json!({"uuid": node_uuid, "name": config.node_name}));
-    let scanners = crate::scanners::manager(&config, Arc::clone(&events) as _);
+    let (events, events_rx) = crate::scanning::events::EventLog::new(
+        json!({"uuid": node_uuid, "name": config.node_name}),
+    );
+    let scanners = crate::scanning::monitors::manager(&config, Arc::clone(&events) as _);
     let audit = Arc::new(audit::AuditHub::new(
         config.node_name.clone(),
         Arc::new(audit::SystemClock),
+    ));
+    let scan_counters = Arc::new(crate::scanning::observer::ScanCounters::default());
+    let scanning = Arc::new(crate::scanning::ScanService::new(
+        Arc::clone(&scanners),
+        Arc::clone(&events),
+        config.data_dir.clone(),
+        Arc::clone(&scan_counters) as _,
     ));
     let state = Arc::new(State {
         store,
@@ -258,15 +179,20 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         jobs,
         scanners,
         events,
+        scanning,
+        scan_counters,
+        runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
     });
     first_start(&state).await?;
-    crate::scanners::start(&state, events_rx);
+    crate::scanning::monitors::start(&state, events_rx);
     crate::mav_service::assign_device_ids(&state).await?;
     crate::quarantine::clean_orphans(&state.config.data_dir);
-    crate::quarantine::finish_interrupted(&state);
+    crate::quarantine::finish_interrupted(&state.config.data_dir, |svm_uuid| {
+        state.namespace(&*state.svm(svm_uuid)?).ok()
+    });
     crate::ondemand::start_scheduler(&state);
-    crate::scanners::reconcile(&state);
+    crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
     Ok(state)
 }
@@ -287,9 +213,9 @@ async fn first_start(state: &State) -> anyhow::Result<()> {
         let cluster_uuid = uuid::Uuid::new_v4().to_string();
         // The cluster owns default_CIFS, which every SVM inherits (enabled).
         txn.put(
-            api::vscan::ON_ACCESS_KIND,
-            &api::vscan::object_id(&cluster_uuid, api::vscan::DEFAULT_POLICY),
-            api::vscan::default_policy(&cluster_uuid),
+            vscan::config::ON_ACCESS_KIND,
+            &vscan::config::object_id(&cluster_uuid, vscan::config::DEFAULT_POLICY),
+            vscan::config::default_policy(&cluster_uuid),
         );
         txn.put(
             CLUSTER_KIND,
@@ -306,7 +232,7 @@ async fn first_start(state: &State) -> anyhow::Result<()> {
         for mut schedule in api::schedules::defaults() {
             let uuid = uuid::Uuid::new_v4().to_string();
             schedule["uuid"] = json!(uuid);
-            txn.put(api::schedules::KIND, &uuid, schedule);
+            txn.put(crate::state::SCHEDULE_KIND, &uuid, schedule);
         }
     }
     txn.commit().await?;

@@ -9,9 +9,15 @@ use store::Store;
 
 use crate::config::Config;
 use crate::namespace::Namespace;
+use crate::scanning::ScanService;
+use crate::scanning::events::EventLog;
+use crate::scanning::observer::ScanCounters;
+use crate::scanning::running::RunningScans;
 
 pub const CLUSTER_KIND: &str = "cluster";
 pub const SVM_KIND: &str = "svm";
+/// Cluster job schedules (`/api/cluster/schedules`), which on-demand policies name.
+pub const SCHEDULE_KIND: &str = "schedule";
 
 pub struct State {
     pub store: Arc<Store>,
@@ -21,7 +27,13 @@ pub struct State {
     pub jobs: Arc<Jobs>,
     /// Health of the scan servers that Vscan pools name.
     pub scanners: Arc<scan::remote::Manager>,
-    pub events: Arc<crate::scanners::EventLog>,
+    pub events: Arc<EventLog>,
+    /// The scanning pipeline every front door calls.
+    pub scanning: Arc<ScanService>,
+    /// What the pipeline counted (its metrics hook).
+    pub scan_counters: Arc<ScanCounters>,
+    /// On-demand runs going, and their cancel flags.
+    pub runs: Arc<dyn RunningScans>,
     /// The live S3 audit logs; what the S3 endpoint records through.
     pub audit: Arc<audit::AuditHub>,
 }
@@ -58,6 +70,40 @@ impl State {
 
     pub fn svm(&self, uuid: &str) -> Option<Arc<Value>> {
         self.store.get(SVM_KIND, uuid)
+    }
+
+    /// A data SVM, or the admin SVM by the cluster's uuid (Vscan objects of the cluster
+    /// are the admin SVM's).
+    pub fn svm_or_admin(&self, uuid: &str) -> Option<Value> {
+        if let Some(svm) = self.svm(uuid) {
+            return Some((*svm).clone());
+        }
+        let (admin_uuid, admin_name) = self.admin_svm();
+        (uuid == admin_uuid).then(|| json!({"uuid": admin_uuid, "name": admin_name}))
+    }
+
+    pub fn data_svm_uuids(&self) -> Vec<String> {
+        self.store
+            .list(SVM_KIND)
+            .iter()
+            .filter_map(|s| s["uuid"].as_str().map(String::from))
+            .collect()
+    }
+
+    /// The data SVMs that are running: a stopped SVM serves no data, so its scanner
+    /// connections are dropped and its scheduled runs wait until it runs again.
+    pub fn running_svm_uuids(&self) -> Vec<String> {
+        self.store
+            .list(SVM_KIND)
+            .iter()
+            .filter(|s| s["state"].as_str().is_none_or(|st| st == "running"))
+            .filter_map(|s| s["uuid"].as_str().map(String::from))
+            .collect()
+    }
+
+    /// The Vscan configuration as stored now.
+    pub fn vscan(&self) -> vscan::config::Snapshot {
+        vscan::config::Snapshot::load(&*self.store, &self.admin_svm().0)
     }
 
     pub fn svm_by_name(&self, name: &str) -> Option<Arc<Value>> {

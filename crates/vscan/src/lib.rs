@@ -1,5 +1,8 @@
-//! Vigil's Vscan policy model, shared by the REST API and the scanners.
+//! Vigil's Vscan domain model, shared by the REST API, the scanning service, the
+//! on-demand runner and the scheduler. It holds no HTTP types.
 //!
+//! * [`config`]: every SVM's pools and policies at one moment ([`config::Snapshot`]),
+//!   inheritance from the admin SVM, enable rules, names and scope defaults.
 //! * [`scope`]: whether a file is scanned under a policy's scope (extensions, exclude
 //!   paths, size, access and volume filters), and validation of the REST `scope` object.
 //! * [`address`]: the syntax of a scanner pool's `servers` entries, parsed into the
@@ -9,4 +12,5 @@
 //! silent; `docs/vscan.md` repeats them for operators.
 
 pub mod address;
+pub mod config;
 pub mod scope;

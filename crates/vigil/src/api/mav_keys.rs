@@ -99,7 +99,7 @@ impl Resource for MavKeys {
             "name": name,
             "digest": digest(key),
             "svms": svms,
-            "create_time": crate::scanners::event_time(chrono::Utc::now()),
+            "create_time": crate::scanning::events::event_time(chrono::Utc::now()),
         });
         let mut txn = self.state.store.begin().await;
         for (_, k) in txn.list(KEY_KIND) {

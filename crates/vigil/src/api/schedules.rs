@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::state::State;
 
-pub const KIND: &str = "schedule";
+pub const KIND: &str = crate::state::SCHEDULE_KIND;
 
 /// (field, lowest, highest) of each cron list.
 const CRON_FIELDS: &[(&str, i64, i64)] = &[

@@ -356,9 +356,9 @@ impl Resource for Svms {
             state.audit.rename(&uuid, &name);
             if stopped {
                 // A stopped SVM serves no data: its runs end and its scanners disconnect.
-                crate::ondemand::cancel_svm(&uuid);
+                crate::ondemand::cancel_svm(&state, &uuid);
             }
-            crate::scanners::reconcile(&state);
+            crate::scanning::monitors::reconcile(&state);
             Ok("success".to_string())
         })))
     }
@@ -383,10 +383,10 @@ impl Resource for Svms {
             });
             // And its scan history. Its MAV device id stays reserved (never reused, so an
             // RMM never mixes two SVMs' histories under one id).
-            txn.delete_where(crate::ondemand::RUN_KIND, |_, d| {
+            txn.delete_where(crate::scanning::records::RUN_KIND, |_, d| {
                 d["svm"]["uuid"] == uuid.as_str()
             });
-            crate::ondemand::cancel_svm(&uuid);
+            crate::ondemand::cancel_svm(&state, &uuid);
             txn.commit().await?;
             state.audit.remove(&uuid);
             // Quarantined copies cannot be restored without the SVM: they go with it.
@@ -396,7 +396,7 @@ impl Resource for Svms {
             {
                 tracing::error!(svm = uuid, error = %e, path = %quarantine.display(), "cannot remove the deleted SVM's quarantine");
             }
-            crate::scanners::reconcile(&state);
+            crate::scanning::monitors::reconcile(&state);
             Ok("success".to_string())
         })))
     }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{RUN_KIND, Trigger, claim, run};
-use crate::api::vscan::Snapshot;
-use crate::state::State;
+use super::{Trigger, claim, run};
+use crate::scanning::records::{self, Retention};
+use crate::state::{SCHEDULE_KIND, State};
 
 /// When a scheduled policy is due: cron schedules by minute, interval schedules by
 /// elapsed time since the policy's last run.
@@ -47,63 +47,18 @@ fn last_run(state: &State, svm_uuid: &str, policy: &str) -> Option<DateTime<Utc>
     if let Some(known) = last_starts().get(&key) {
         return *known;
     }
-    let latest = state
-        .store
-        .list(RUN_KIND)
-        .iter()
-        .filter(|r| r["svm"]["uuid"] == svm_uuid && r["policy"] == policy)
-        .filter_map(|r| r["start_time"].as_str()?.parse::<DateTime<Utc>>().ok())
-        .max();
+    let latest = records::latest_start(&state.store, svm_uuid, policy);
     last_starts().entry(key).or_insert(latest);
     latest
 }
 
-/// Deletes run records older than the configured age, then the oldest beyond the
-/// configured count. Returns how many went.
+/// Deletes run records beyond the configured age and count.
 pub async fn trim_runs(state: &State) -> usize {
-    let max_age = chrono::TimeDelta::from_std(state.config.vscan_runs_max_age)
-        .unwrap_or(chrono::TimeDelta::MAX);
-    let cutoff = Utc::now().checked_sub_signed(max_age);
-    let mut runs: Vec<(DateTime<Utc>, String)> = state
-        .store
-        .list(RUN_KIND)
-        .iter()
-        .filter(|r| r["status"] != "RUNNING")
-        .map(|r| {
-            let start = r["start_time"]
-                .as_str()
-                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
-            (start, r["uuid"].as_str().unwrap_or_default().to_string())
-        })
-        .collect();
-    runs.sort();
-    let over = runs
-        .len()
-        .saturating_sub(usize::try_from(state.config.vscan_runs_max).unwrap_or(usize::MAX));
-    let doomed: Vec<&String> = runs
-        .iter()
-        .enumerate()
-        .filter(|(i, (start, _))| *i < over || cutoff.is_some_and(|c| *start < c))
-        .map(|(_, (_, id))| id)
-        .collect();
-    if doomed.is_empty() {
-        return 0;
-    }
-    let mut txn = state.store.begin().await;
-    for id in &doomed {
-        txn.delete(RUN_KIND, id);
-    }
-    match txn.commit().await {
-        Ok(()) => {
-            tracing::info!(deleted = doomed.len(), "old on-demand run records trimmed");
-            doomed.len()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot trim on-demand run records");
-            0
-        }
-    }
+    let retention = Retention {
+        max: state.config.vscan_runs_max,
+        max_age: state.config.vscan_runs_max_age,
+    };
+    records::trim(&state.store, retention).await
 }
 
 /// How often run records are trimmed.
@@ -115,7 +70,7 @@ const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 pub fn start_scheduler(state: &Arc<State>) {
     let state = Arc::clone(state);
     tokio::spawn(async move {
-        mark_interrupted(&state).await;
+        records::mark_interrupted(&state.store).await;
         trim_runs(&state).await;
         let mut trimmed = std::time::Instant::now();
         let started = Utc::now();
@@ -128,15 +83,15 @@ pub fn start_scheduler(state: &Arc<State>) {
                 trimmed = std::time::Instant::now();
             }
             let now = Utc::now();
-            let snapshot = Snapshot::load(&*state.store, &state.admin_svm().0);
-            for svm in crate::api::vscan::running_svm_uuids(&state) {
+            let snapshot = state.vscan();
+            for svm in state.running_svm_uuids() {
                 if !snapshot.enabled(&svm) {
                     continue;
                 }
                 for policy in snapshot.on_demand(&svm) {
                     let Some(schedule) = policy["schedule"]["uuid"]
                         .as_str()
-                        .and_then(|u| state.store.get(crate::api::schedules::KIND, u))
+                        .and_then(|u| state.store.get(SCHEDULE_KIND, u))
                     else {
                         continue;
                     };
@@ -155,7 +110,7 @@ pub fn start_scheduler(state: &Arc<State>) {
                         continue;
                     }
                     checked.insert(key, now);
-                    let Ok(guard) = claim(&svm, &name) else {
+                    let Ok(guard) = claim(&state, &svm, &name) else {
                         continue;
                     };
                     let state = Arc::clone(&state);
@@ -185,21 +140,4 @@ pub fn start_scheduler(state: &Arc<State>) {
             }
         }
     });
-}
-
-/// Runs left `RUNNING` by a stop or crash did not finish: say so.
-async fn mark_interrupted(state: &State) {
-    let mut txn = state.store.begin().await;
-    for (id, mut record) in txn.list(RUN_KIND) {
-        if record["status"] == "RUNNING" {
-            record["status"] = json!("FAILED");
-            record["errors"] =
-                json!([{"path": "", "reason": "the node stopped during the run", "kind": "other"}]);
-            record["error_count"] = json!(1);
-            txn.put(RUN_KIND, &id, record);
-        }
-    }
-    if let Err(e) = txn.commit().await {
-        tracing::error!(error = %e, "cannot mark interrupted on-demand runs");
-    }
 }

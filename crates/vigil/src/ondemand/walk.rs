@@ -4,9 +4,9 @@
 //! `O_NOFOLLOW` and checked to be the very directory (device and inode) its parent listed,
 //! and every file is looked at and opened relative to its directory's descriptor, also
 //! with `O_NOFOLLOW`: a directory or file swapped for a symbolic link during the walk is
-//! never followed out of the namespace. A file the scan cache already knows clean is
-//! counted without being opened; the others are opened here and handed to the dispatcher
-//! in batches.
+//! never followed out of the namespace. Each file is admitted by the scanning service
+//! (scope, change, cache) before it is opened: a file it knows clean is counted without
+//! being opened; the others are opened here and handed over in batches.
 
 use std::ffi::{CStr, OsStr};
 use std::fs::File;
@@ -17,12 +17,12 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat};
 use scan::cache::{FileId, Stamp};
-use scan::dispatch::Opened;
-use scan::remote::Manager;
+use scan::dispatch::{Opened, View};
 use tokio::sync::mpsc;
-use vscan::scope::{Decision, FileAccess, Scope};
+use vscan::scope::{FileAccess, Scope};
 
-use super::{ErrorKind, RunError};
+use crate::scanning::records::{ErrorKind, RunError};
+use crate::scanning::{Admission, ScanService};
 
 /// Files per batch sent to the dispatcher.
 pub const BATCH: usize = 32;
@@ -94,7 +94,7 @@ impl Walked {
 pub struct Walk {
     pub svm: String,
     pub scope: Scope,
-    pub scanners: Arc<Manager>,
+    pub service: Arc<ScanService>,
     /// Incremental runs: only files whose status changed at or after this time
     /// (nanoseconds since the epoch) are scanned.
     pub changed_since: Option<i128>,
@@ -107,7 +107,7 @@ impl Walk {
     pub fn new(
         svm: String,
         scope: Scope,
-        scanners: Arc<Manager>,
+        service: Arc<ScanService>,
         changed_since: Option<i128>,
         cancel: Arc<AtomicBool>,
         roots: Vec<(PathBuf, String)>,
@@ -123,7 +123,7 @@ impl Walk {
         Walk {
             svm,
             scope,
-            scanners,
+            service,
             changed_since,
             cancel,
             queue: Queue {
@@ -194,7 +194,7 @@ impl Walk {
         walked.folders += 1;
         // The servers and cache generation are taken once per directory, so a change of
         // servers is seen within one directory's time.
-        let view = self.scanners.view(&self.svm);
+        let view = self.service.view(&self.svm);
         for entry in entries {
             if self.cancel.load(Ordering::Relaxed) {
                 break;
@@ -267,7 +267,7 @@ impl Walk {
         name_os: &OsStr,
         dir: &Pending,
         shown: String,
-        view: &scan::dispatch::View,
+        view: &View,
         walked: &mut Walked,
     ) -> Option<Opened> {
         let unreadable = |walked: &mut Walked, shown: &str, e: rustix::io::Errno| {
@@ -291,20 +291,24 @@ impl Walk {
             execute: false,
             readonly_volume: false,
         };
-        if let Decision::Skip(_) = self.scope.decide(&access) {
-            walked.skipped += 1;
-            return None;
-        }
         let id = file_id(&st);
-        if let Some(since) = self.changed_since
-            && id.stamp.ctime < since
+        match self
+            .service
+            .admit(view, &self.scope, &access, &id, self.changed_since)
         {
-            walked.unchanged += 1;
-            return None;
-        }
-        if view.is_clean(&id) {
-            walked.cached += 1;
-            return None;
+            Admission::Skip(_) => {
+                walked.skipped += 1;
+                return None;
+            }
+            Admission::Unchanged => {
+                walked.unchanged += 1;
+                return None;
+            }
+            Admission::Cached => {
+                walked.cached += 1;
+                return None;
+            }
+            Admission::Scan => {}
         }
         let flags =
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;

@@ -3,22 +3,20 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::Tally;
-use crate::namespace::Symlinks;
-use crate::scanners::event_time;
-use crate::state::State;
+use super::records::Tally;
+use crate::namespace::{Namespace, Symlinks};
+use crate::scanning::events::event_time;
 
 /// Writes the run's report into the policy's `log_path`, whole or not at all (written
 /// aside, then renamed). Returns the report's SVM path.
-pub(super) fn write(
-    state: &State,
+pub fn write(
+    ns: &Namespace,
     svm: &Value,
     policy: &Value,
     record: &Value,
     tally: &Tally,
     ended: DateTime<Utc>,
 ) -> Result<String, String> {
-    let ns = state.namespace(svm).map_err(|e| e.message)?;
     let log_path = policy["log_path"].as_str().unwrap_or("/");
     let dir = ns
         .existing_dir(log_path, Symlinks::Contain)
@@ -49,7 +47,7 @@ pub(super) fn write(
     text.push_str(&format!("End: {}\n", event_time(ended)));
     text.push_str(&format!(
         "Scan paths: {}\n",
-        crate::api::vscan::strings(&record["scan_paths"]).join(", ")
+        vscan::config::strings(&record["scan_paths"]).join(", ")
     ));
     let count = |field: &str| record[field].as_u64().unwrap_or(0);
     text.push_str(&format!(

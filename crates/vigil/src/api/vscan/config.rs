@@ -14,8 +14,7 @@ use store::Txn;
 
 use super::on_access::Inserted;
 use super::{
-    STATE_KIND, Snapshot, data_svm_uuids, forget_svm, listed_svms, on_access, on_demand,
-    scanner_pools, svm_link,
+    STATE_KIND, Snapshot, forget_svm, listed_svms, on_access, on_demand, scanner_pools, svm_link,
 };
 use crate::state::State;
 
@@ -220,7 +219,7 @@ impl Resource for VscanConfigs {
     }
 
     async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
-        let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
+        let snapshot = self.state.vscan();
         Ok(listed_svms(&self.state, keys.get("svm.uuid"))?
             .iter()
             .map(|svm| self.record(&snapshot, svm).into())
@@ -260,7 +259,7 @@ impl Resource for VscanConfigs {
         }
 
         let admin = self.state.admin_svm().0;
-        let data_svms = data_svm_uuids(&self.state);
+        let data_svms = self.state.data_svm_uuids();
         let mut txn = self.state.store.begin().await;
         for pool in pools {
             let snapshot = Snapshot::load(&txn, &admin);
@@ -307,7 +306,7 @@ impl Resource for VscanConfigs {
                 .map_err(|e| nested_failure("On-Demand policy", &name, e, "on_demand_policies"))?;
         }
         txn.commit().await?;
-        crate::scanners::reconcile(&self.state);
+        crate::scanning::monitors::reconcile(&self.state);
         Ok(Created {
             record: json!({"svm": {"uuid": svm_uuid, "name": svm["name"]}}),
             work: Work::Done,
@@ -358,7 +357,7 @@ impl Resource for VscanConfigs {
         }
         txn.put(STATE_KIND, svm_uuid, doc);
         txn.commit().await?;
-        crate::scanners::reconcile(&self.state);
+        crate::scanning::monitors::reconcile(&self.state);
         Ok(Work::Done)
     }
 
@@ -368,8 +367,8 @@ impl Resource for VscanConfigs {
             .unwrap_or_default()
             .to_string();
         // Refuse at once when we can; the job checks again under the writer lock.
-        let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
-        if let Some(e) = delete_blocker(&snapshot, &svm_uuid, &data_svm_uuids(&self.state)) {
+        let snapshot = self.state.vscan();
+        if let Some(e) = delete_blocker(&snapshot, &svm_uuid, &self.state.data_svm_uuids()) {
             return Err(e);
         }
         let state = Arc::clone(&self.state);
@@ -377,12 +376,12 @@ impl Resource for VscanConfigs {
             let admin = state.admin_svm().0;
             let mut txn = state.store.begin().await;
             let snapshot = Snapshot::load(&txn, &admin);
-            if let Some(e) = delete_blocker(&snapshot, &svm_uuid, &data_svm_uuids(&state)) {
+            if let Some(e) = delete_blocker(&snapshot, &svm_uuid, &state.data_svm_uuids()) {
                 return Err(e);
             }
             forget_svm(&mut txn, &svm_uuid);
             txn.commit().await?;
-            crate::scanners::reconcile(&state);
+            crate::scanning::monitors::reconcile(&state);
             Ok("success".to_string())
         })))
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use store::events::EventQuery;
 
 use super::listed_svms;
-use crate::scanners::event_time;
+use crate::scanning::events::event_time;
 use crate::state::{State, svm_ref};
 
 pub const TYPES: &[&str] = &[

@@ -14,9 +14,8 @@ use store::Txn;
 use vscan::scope::PathStyle;
 
 use super::{
-    MAX_POLICIES, ON_ACCESS_KIND, Seen, Snapshot, check_name, data_svm_uuids, drop_inherited,
-    listed_svms, merge_scope, object_id, path_svm, put_inherited, scope_field, shown_scope,
-    with_svm,
+    MAX_POLICIES, ON_ACCESS_KIND, Seen, Snapshot, check_name, drop_inherited, listed_svms,
+    merge_scope, object_id, path_svm, put_inherited, scope_field, shown_scope, with_svm,
 };
 use crate::state::State;
 
@@ -198,7 +197,7 @@ impl Resource for OnAccessPolicies {
         path_svm(&self.state, &svm_uuid)?;
         let policy = new_policy(&svm_uuid, &body, true)?;
         let name = policy["name"].as_str().unwrap_or_default().to_string();
-        let data_svms = data_svm_uuids(&self.state);
+        let data_svms = self.state.data_svm_uuids();
         let mut txn = self.state.store.begin().await;
         let snapshot = Snapshot::load(&txn, &self.state.admin_svm().0);
         let outcome = insert_policy(&mut txn, &snapshot, &data_svms, policy.clone())?;
@@ -311,7 +310,7 @@ impl Resource for OnAccessPolicies {
         let svm_uuid = record["svm"]["uuid"].as_str().unwrap_or_default();
         let name = record["name"].as_str().unwrap_or_default();
         let admin = self.state.admin_svm().0;
-        let data_svms = data_svm_uuids(&self.state);
+        let data_svms = self.state.data_svm_uuids();
         let mut txn = self.state.store.begin().await;
         let snapshot = Snapshot::load(&txn, &admin);
         let policy = snapshot

@@ -380,7 +380,7 @@ impl Resource for OnDemandPolicies {
     }
 
     async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
-        let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
+        let snapshot = self.state.vscan();
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
@@ -441,7 +441,7 @@ impl Resource for OnDemandPolicies {
             return match action.as_str() {
                 "run" => self.run(svm_uuid, name, incremental),
                 "cancel" if incremental.is_none() => {
-                    crate::ondemand::cancel(svm_uuid, name)?;
+                    crate::ondemand::cancel(&self.state, svm_uuid, name)?;
                     Ok(Work::Done)
                 }
                 "cancel" => Err(ApiError::new(

@@ -110,7 +110,8 @@ impl Resource for Quarantine {
         let id = record["id"].as_str().unwrap_or_default();
         quarantine::restore(&self.state.config.data_dir, svm_uuid, id, &target)
             .map_err(|e| failure(&format!("Restoring {path}"), e))?;
-        crate::ondemand::note_quarantine_item(&self.state, svm_uuid, id, "released").await;
+        crate::scanning::records::note_quarantine_item(&self.state.store, svm_uuid, id, "released")
+            .await;
         Ok(Work::Done)
     }
 
@@ -122,7 +123,8 @@ impl Resource for Quarantine {
             std::fs::remove_file(dir.join(format!("{id}.{ext}")))
                 .map_err(|e| failure("Discarding the quarantined file", e))?;
         }
-        crate::ondemand::note_quarantine_item(&self.state, svm_uuid, id, "purged").await;
+        crate::scanning::records::note_quarantine_item(&self.state.store, svm_uuid, id, "purged")
+            .await;
         Ok(Work::Done)
     }
 }

@@ -11,7 +11,7 @@ use rest::schema::{
 use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema, VsadminAccess};
 
 use super::listed_svms;
-use crate::ondemand::RUN_KIND;
+use crate::scanning::records::RUN_KIND;
 use crate::state::{State, svm_ref};
 
 pub struct Runs {

@@ -14,8 +14,8 @@ use store::Txn;
 use vscan::address::ServerAddress;
 
 use super::{
-    POOL_KIND, ROLES, Seen, Snapshot, check_name, data_svm_uuids, drop_inherited, is_active_role,
-    listed_svms, object_id, path_svm, put_inherited, strings, with_svm,
+    POOL_KIND, ROLES, Seen, Snapshot, check_name, drop_inherited, is_active_role, listed_svms,
+    object_id, path_svm, put_inherited, strings, with_svm,
 };
 use crate::state::State;
 
@@ -239,7 +239,7 @@ impl Resource for ScannerPools {
     }
 
     async fn list(&self, _ctx: &Ctx, keys: &Keys) -> ApiResult<Vec<Record>> {
-        let snapshot = Snapshot::load(&*self.state.store, &self.state.admin_svm().0);
+        let snapshot = self.state.vscan();
         let mut out = Vec::new();
         for svm in listed_svms(&self.state, keys.get("svm.uuid"))? {
             let uuid = svm["uuid"].as_str().unwrap_or_default();
@@ -260,12 +260,12 @@ impl Resource for ScannerPools {
         let svm_uuid = keys.get("svm.uuid").cloned().unwrap_or_default();
         path_svm(&self.state, &svm_uuid)?;
         let pool = new_pool(&self.state, &svm_uuid, &body)?;
-        let data_svms = data_svm_uuids(&self.state);
+        let data_svms = self.state.data_svm_uuids();
         let mut txn = self.state.store.begin().await;
         let snapshot = Snapshot::load(&txn, &self.state.admin_svm().0);
         insert_pool(&mut txn, &snapshot, &data_svms, pool.clone())?;
         txn.commit().await?;
-        crate::scanners::reconcile(&self.state);
+        crate::scanning::monitors::reconcile(&self.state);
         Ok(Created {
             record: pool,
             work: Work::Done,
@@ -322,7 +322,7 @@ impl Resource for ScannerPools {
             txn.put(POOL_KIND, &object_id(svm_uuid, name), doc);
         }
         txn.commit().await?;
-        crate::scanners::reconcile(&self.state);
+        crate::scanning::monitors::reconcile(&self.state);
         Ok(Work::Done)
     }
 
@@ -330,7 +330,7 @@ impl Resource for ScannerPools {
         let svm_uuid = record["svm"]["uuid"].as_str().unwrap_or_default();
         let name = record["name"].as_str().unwrap_or_default();
         let admin = self.state.admin_svm().0;
-        let data_svms = data_svm_uuids(&self.state);
+        let data_svms = self.state.data_svm_uuids();
         let mut txn = self.state.store.begin().await;
         let snapshot = Snapshot::load(&txn, &admin);
         let pool = snapshot
@@ -366,7 +366,7 @@ impl Resource for ScannerPools {
             drop_inherited(&mut txn, POOL_KIND, name);
         }
         txn.commit().await?;
-        crate::scanners::reconcile(&self.state);
+        crate::scanning::monitors::reconcile(&self.state);
         Ok(Work::Done)
     }
 }

@@ -9,7 +9,7 @@ use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema, VsadminA
 use serde_json::json;
 
 use super::path_svm;
-use crate::scanners::event_time;
+use crate::scanning::events::event_time;
 use crate::state::{State, svm_ref};
 
 pub struct ServerStatuses {

@@ -1,0 +1,127 @@
+//! The SQLite backend: one database file, WAL journal, the schema in `migrations/`.
+
+mod events;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::StoreError;
+use crate::backend::{Backend, Change};
+use crate::events::{EventQuery, NewEvent, StoredEvent};
+
+pub struct SqliteBackend {
+    pool: SqlitePool,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at a `sqlite:` URL and runs the
+    /// migrations.
+    pub async fn open(url: &str) -> Result<SqliteBackend, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable across process crashes; only an OS crash can lose
+            // the last commits, which is the trade-off SQLite documents for WAL.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteBackend { pool })
+    }
+}
+
+fn parse(kind: &str, id: &str, body: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
+        kind: kind.to_string(),
+        id: id.to_string(),
+        source,
+    })
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn load_documents(&self) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, id, body FROM docs")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let id: String = row.try_get("id")?;
+            let body: String = row.try_get("body")?;
+            let value = parse(&kind, &id, &body)?;
+            out.push((kind, id, value));
+        }
+        Ok(out)
+    }
+
+    async fn load_document(&self, kind: &str, id: &str) -> Result<Option<Value>, StoreError> {
+        let row = sqlx::query("SELECT body FROM docs WHERE kind = $1 AND id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let body: String = row.try_get("body")?;
+                Ok(Some(parse(kind, id, &body)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            match &change.value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO docs (kind, id, body) VALUES ($1, $2, $3) \
+                         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+                    )
+                    .bind(&change.kind)
+                    .bind(&change.id)
+                    .bind(v.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM docs WHERE kind = $1 AND id = $2")
+                        .bind(&change.kind)
+                        .bind(&change.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
+        events::append(&self.pool, events).await
+    }
+
+    async fn update_event(&self, seq: i64, time: &str, body: &Value) -> Result<(), StoreError> {
+        events::update(&self.pool, seq, time, body).await
+    }
+
+    async fn query_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        events::query(&self.pool, query).await
+    }
+
+    async fn trim_events(&self, keep: u64, older_than: Option<&str>) -> Result<u64, StoreError> {
+        events::trim(&self.pool, keep, older_than).await
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        events::count(&self.pool).await
+    }
+}

@@ -1,0 +1,40 @@
+//! The HTTP listener's route table: each front door is mounted here, in one place.
+//!
+//! | Front door | Routes | Module |
+//! |---|---|---|
+//! | RMM managed-antivirus reporting | `GET /api?service=…` (and `/api/`) | [`rmm`] |
+//! | ONTAP REST | everything else (ONTAP's own 404 for unknown paths) | [`ontap`] |
+//!
+//! The RMM service shares ONTAP's `/api` path, told apart by its `service` query term;
+//! a GET of `/api` without one is ONTAP's. New doors (the S3 endpoint's listener, the
+//! console, metrics) add their routes here beside these.
+
+mod ontap;
+mod rmm;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use rest::Api;
+
+use crate::state::State;
+
+/// What every handler of the listener gets.
+#[derive(Clone)]
+pub struct App {
+    pub api: Arc<Api>,
+    pub state: Arc<State>,
+}
+
+pub fn router(state: &Arc<State>) -> Router {
+    let app = App {
+        api: Arc::new(crate::api::build(state)),
+        state: Arc::clone(state),
+    };
+    Router::new()
+        .route("/api", get(rmm::handle))
+        .route("/api/", get(rmm::handle))
+        .fallback(ontap::handle)
+        .with_state(app)
+}
