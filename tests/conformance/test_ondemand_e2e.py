@@ -542,6 +542,7 @@ def test_cancel_a_running_run(fresh_server, tmp_path):
 # -- 3. incremental (QUICK) runs ---------------------------------------------------------
 
 
+@pytest.mark.real_clock
 def test_incremental_runs_scan_only_changed_files(fresh_server, tmp_path):
     srv = fresh_server
     env = Env(srv, tmp_path)

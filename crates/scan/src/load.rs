@@ -30,4 +30,3 @@ impl Drop for InFlight<'_> {
         self.0.in_flight.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
-

@@ -12,4 +12,3 @@ pub struct Local {
     pub pool: Pool,
     pub addresses: Vec<ServerAddress>,
 }
-

@@ -33,4 +33,3 @@ pub struct ScanEvent {
     /// Threat name or error text.
     pub detail: String,
 }
-

@@ -222,7 +222,9 @@ async fn infected_file_is_quarantined_with_events() {
     let quarantined = events_of(&h.store, "file_quarantined", 1).await;
     assert_eq!(quarantined[0]["file_path"], "/vol1/eicar.com");
     assert_eq!(
-        h.counters.get(Trigger::OnDemand, OutcomeKind::Infected).files,
+        h.counters
+            .get(Trigger::OnDemand, OutcomeKind::Infected)
+            .files,
         1
     );
 }
@@ -361,12 +363,18 @@ async fn what_is_not_a_regular_file_fails_without_being_followed() {
     let link = h.dir.path().join("link.com");
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
     let job = job(SVM, Trigger::OnAccess, Remediation::Delete);
-    for (host, shown) in [(&link, "/vol1/link.com"), (&h.dir.path().to_path_buf(), "/vol1")] {
+    for (host, shown) in [
+        (&link, "/vol1/link.com"),
+        (&h.dir.path().to_path_buf(), "/vol1"),
+    ] {
         let outcome = h
             .service
             .scan(&everything(), &job, path_request(host, shown))
             .await;
-        assert!(matches!(outcome, Outcome::Failed(_)), "{shown}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Failed(_)),
+            "{shown}: {outcome:?}"
+        );
     }
     assert!(target.exists(), "the link's target was not touched");
     let failed = events_of(&h.store, "scan_internal_error", 2).await;

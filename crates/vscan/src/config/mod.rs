@@ -15,8 +15,8 @@ mod snapshot;
 pub use names::{MAX_NAME, NameError, check_name};
 pub use snapshot::{Seen, Snapshot};
 
-use serde_json::{Map, Value, json};
 use crate::scope::{self, PathStyle, Scope, ScopeError};
+use serde_json::{Map, Value, json};
 
 /// Per-SVM switch: `{"svm_uuid", "enabled": bool, "cache_generation": n}`.
 pub const STATE_KIND: &str = "vscan";

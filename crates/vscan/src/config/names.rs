@@ -5,7 +5,9 @@ pub const MAX_NAME: usize = 256;
 
 /// A name that breaks ONTAP's CLI rule for pool and policy names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("\"{name}\" is an invalid value for field \"{target}\": use 1 to {MAX_NAME} letters, digits, \"_\", \"-\" or \".\", not only dots.")]
+#[error(
+    "\"{name}\" is an invalid value for field \"{target}\": use 1 to {MAX_NAME} letters, digits, \"_\", \"-\" or \".\", not only dots."
+)]
 pub struct NameError {
     pub name: String,
     pub target: String,
