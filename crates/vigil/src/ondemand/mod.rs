@@ -23,8 +23,7 @@ use vscan::config::{policy_scope, strings};
 use vscan::scope::PathStyle;
 
 use crate::namespace::Symlinks;
-use crate::scanning::events::event_time;
-use crate::scanning::records::{self, ErrorKind, RunError, Tally};
+use crate::scanning::records::{self, ErrorKind, RunError, RunStart, Tally, WalkCounts};
 use crate::scanning::running::Ticket;
 use crate::scanning::{self, Job, Outcome, Remediation, ScanService, report};
 use crate::state::State;
@@ -153,22 +152,15 @@ pub async fn run(
         (None, true) => "DEEP",
         (None, false) => "CUSTOM",
     };
-    let mut record = json!({
-        "uuid": run_id,
-        "svm": {"uuid": svm_uuid, "name": svm["name"]},
-        "policy": policy_name,
-        "type": run_type,
-        "trigger": trigger.by,
-        "status": "RUNNING",
-        "start_time": event_time(started),
-        "scan_paths": scan_paths,
-        // What the run looked at, so that only a run over the same paths and scope
-        // is a later incremental run's baseline.
-        "scope": policy["scope"],
+    let mut record = records::started_run(&RunStart {
+        uuid: &run_id,
+        svm: &svm,
+        policy: &policy,
+        kind: run_type,
+        trigger: trigger.by,
+        started,
+        changed_since: baseline,
     });
-    if let Some(since) = baseline {
-        record["changed_since"] = json!(event_time(since));
-    }
     records::save(&state.store, &record).await?;
     schedule::note_start(&svm_uuid, &policy_name, started);
 
@@ -204,23 +196,13 @@ pub async fn run(
 
     let ended = Utc::now();
     tally.errors.extend(walked.errors.iter().cloned());
-    tally.scanned += walked.cached;
-    let status = if ticket.canceled() {
-        "CANCELED"
-    } else if tally.errors.is_empty() {
-        "COMPLETED"
-    } else {
-        "COMPLETED_WITH_ERRORS"
+    let counts = WalkCounts {
+        folders: walked.folders,
+        skipped: walked.skipped,
+        unchanged: incremental.then_some(walked.unchanged),
+        cached: walked.cached,
     };
-    record["status"] = json!(status);
-    record["end_time"] = json!(event_time(ended));
-    record["files_from_cache"] = json!(walked.cached);
-    record["files_skipped"] = json!(walked.skipped);
-    if incremental {
-        record["files_unchanged"] = json!(walked.unchanged);
-    }
-    record["folders_scanned"] = json!(walked.folders);
-    tally.fill(&mut record);
+    records::finish_run(&mut record, &mut tally, &counts, ticket.canceled(), ended);
     match report::write(&ns, &svm, &policy, &record, &tally, ended) {
         Ok(path) => record["report"] = json!(path),
         Err(e) => record["report_error"] = json!(e),

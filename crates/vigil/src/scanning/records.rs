@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{Store, StoreError};
 
+use super::events::event_time;
 use super::{Outcome, Remedy};
 
 /// One record per run.
@@ -140,6 +141,79 @@ impl Tally {
         );
         record["error_count"] = json!(self.errors.len());
     }
+}
+
+/// What a run covers, known when it starts.
+pub struct RunStart<'a> {
+    pub uuid: &'a str,
+    pub svm: &'a Value,
+    pub policy: &'a Value,
+    /// `QUICK`, `DEEP`, `CUSTOM` (on-demand) or `ACTIVE` (on-access).
+    pub kind: &'static str,
+    /// `request` or `schedule`.
+    pub trigger: &'static str,
+    pub started: DateTime<Utc>,
+    /// Incremental runs: the baseline they compare changes with.
+    pub changed_since: Option<DateTime<Utc>>,
+}
+
+/// The record of a run that has just started.
+pub fn started_run(start: &RunStart<'_>) -> Value {
+    let mut record = json!({
+        "uuid": start.uuid,
+        "svm": {"uuid": start.svm["uuid"], "name": start.svm["name"]},
+        "policy": start.policy["name"],
+        "type": start.kind,
+        "trigger": start.trigger,
+        "status": "RUNNING",
+        "start_time": event_time(start.started),
+        "scan_paths": start.policy["scan_paths"],
+        // What the run looked at, so that only a run over the same paths and scope
+        // is a later incremental run's baseline.
+        "scope": start.policy["scope"],
+    });
+    if let Some(since) = start.changed_since {
+        record["changed_since"] = json!(event_time(since));
+    }
+    record
+}
+
+/// What the walk of a run counted by itself (files it never handed to the pipeline).
+#[derive(Debug, Default)]
+pub struct WalkCounts {
+    pub folders: u64,
+    pub skipped: u64,
+    /// Incremental runs only.
+    pub unchanged: Option<u64>,
+    /// Answered by the scan cache without being opened.
+    pub cached: u64,
+}
+
+/// Completes a run's record: its status, end, counts and the tally's files.
+pub fn finish_run(
+    record: &mut Value,
+    tally: &mut Tally,
+    walked: &WalkCounts,
+    canceled: bool,
+    ended: DateTime<Utc>,
+) {
+    tally.scanned += walked.cached;
+    let status = if canceled {
+        "CANCELED"
+    } else if tally.errors.is_empty() {
+        "COMPLETED"
+    } else {
+        "COMPLETED_WITH_ERRORS"
+    };
+    record["status"] = json!(status);
+    record["end_time"] = json!(event_time(ended));
+    record["files_from_cache"] = json!(walked.cached);
+    record["files_skipped"] = json!(walked.skipped);
+    if let Some(unchanged) = walked.unchanged {
+        record["files_unchanged"] = json!(unchanged);
+    }
+    record["folders_scanned"] = json!(walked.folders);
+    tally.fill(record);
 }
 
 /// Writes (or rewrites) a run record.
