@@ -4,7 +4,7 @@
 #   embedded engine (pool on Vigil's own socket, scanned in-process) vs `yr scan -r`;
 #   pool on a real clamd (FILDES through the dispatcher) vs `clamdscan --multiscan --fdpass`;
 #   each run again with the scan cache warm vs clamd's own warm rescan.
-# Usage: bench/ondemand/run.sh [FILES=10000] [TOTAL_MB=500]
+# Usage: [VIGIL=BINARY] bench/ondemand/run.sh [FILES=10000] [TOTAL_MB=500]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FILES=${1:-10000}
@@ -17,8 +17,11 @@ RUN=$OUT/run
 THREADS=$(nproc)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 mkdir -p "$OUT" "$RUN" "$NS/reports"
-cargo build --release --bin vigil
-VIGIL=$CARGO_TARGET_DIR/release/vigil
+# VIGIL=path/to/vigil compares another build (say, the previous commit's) on the same tree.
+if [ -z "${VIGIL:-}" ]; then
+  cargo build --release --bin vigil
+  VIGIL=$CARGO_TARGET_DIR/release/vigil
+fi
 YR=$PWD/bench/out/yr/bin/yr
 [ -x "$YR" ] || cargo install yara-x-cli --version "$YARA_X_VERSION" --locked --root "$PWD/bench/out/yr"
 [ -f "$TREE/planted.txt" ] || python3 bench/scan/gen_tree.py "$TREE" "$FILES" "$TOTAL_MB"

@@ -361,3 +361,113 @@ pub async fn mark_interrupted(store: &Store) {
         tracing::error!(error = %e, "cannot mark interrupted on-demand runs");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> Value {
+        let svm = json!({"uuid": "s1", "name": "vs1"});
+        let policy = json!({"name": "p", "scan_paths": ["/a"], "scope": {"max_file_size": 5}});
+        started_run(&RunStart {
+            uuid: "r1",
+            svm: &svm,
+            policy: &policy,
+            kind: "CUSTOM",
+            trigger: "request",
+            started: Utc::now(),
+            changed_since: None,
+        })
+    }
+
+    #[test]
+    fn outcomes_fold_into_the_record() {
+        let mut record = started();
+        assert_eq!(record["status"], "RUNNING");
+        assert_eq!(record["scan_paths"], json!(["/a"]));
+        assert!(record.get("changed_since").is_none());
+        let mut tally = Tally::default();
+        tally.add("/a/ok".into(), Outcome::Clean { cached: false });
+        tally.add(
+            "/a/z.com".into(),
+            Outcome::Infected {
+                threat: "T".into(),
+                remedy: Some(Remedy::Done {
+                    action: "quarantine",
+                    quarantine_id: Some("q1".into()),
+                }),
+            },
+        );
+        tally.add(
+            "/a/b.com".into(),
+            Outcome::Infected {
+                threat: "T".into(),
+                remedy: Some(Remedy::Failed {
+                    action: "delete",
+                    reason: "delete failed: gone".into(),
+                }),
+            },
+        );
+        tally.add("/a/down".into(), Outcome::Unavailable("no server".into()));
+        let walked = WalkCounts {
+            folders: 2,
+            skipped: 3,
+            unchanged: None,
+            cached: 4,
+        };
+        finish_run(&mut record, &mut tally, &walked, false, Utc::now());
+        assert_eq!(record["status"], "COMPLETED_WITH_ERRORS");
+        assert_eq!(record["files_scanned"], 3 + 4);
+        assert_eq!(
+            (
+                record["files_from_cache"].clone(),
+                record["files_skipped"].clone()
+            ),
+            (json!(4), json!(3))
+        );
+        assert!(record.get("files_unchanged").is_none());
+        let infected: Vec<_> = record["infected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["path"].clone(), i["action"].clone()))
+            .collect();
+        assert_eq!(
+            infected,
+            [
+                (json!("/a/b.com"), json!("delete_failed")),
+                (json!("/a/z.com"), json!("quarantine"))
+            ]
+        );
+        let kinds: Vec<_> = record["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].clone())
+            .collect();
+        assert_eq!(kinds, [json!("remediation"), json!("scan")]);
+        assert_eq!(record["error_count"], 2);
+    }
+
+    #[test]
+    fn status_says_canceled_or_completed() {
+        for (canceled, errors, want) in [
+            (true, false, "CANCELED"),
+            (false, false, "COMPLETED"),
+            (true, true, "CANCELED"),
+        ] {
+            let mut record = started();
+            let mut tally = Tally::default();
+            if errors {
+                tally.add("/a/x".into(), Outcome::Failed("unreadable".into()));
+            }
+            let walked = WalkCounts {
+                unchanged: Some(7),
+                ..Default::default()
+            };
+            finish_run(&mut record, &mut tally, &walked, canceled, Utc::now());
+            assert_eq!(record["status"], want);
+            assert_eq!(record["files_unchanged"], 7);
+        }
+    }
+}
