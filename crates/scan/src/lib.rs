@@ -10,12 +10,15 @@
 pub mod cache;
 pub mod dispatch;
 pub mod engine;
+pub mod fairness;
+pub mod filemap;
 pub mod hashdb;
 pub mod pool;
 pub mod remote;
 pub mod ruleset;
 pub mod server;
 pub mod verdict;
+pub mod worker;
 
 pub use engine::{Engine, Limits, Mode, Scanning};
 pub use pool::{Pool, PoolClosed};
