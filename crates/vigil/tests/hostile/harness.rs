@@ -234,3 +234,115 @@ pub fn instream(socket: &Path, data_len: u64) -> Vec<u8> {
     let _ = stream.write_all(&0u32.to_be_bytes());
     read_reply(stream)
 }
+
+/// An SVM over `root` (files under `<root>/data`) scanned on demand by the node's
+/// embedded scanner.
+pub struct OnDemand {
+    pub svm: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+const VSCAN: &str = "/api/protocols/vscan";
+
+impl OnDemand {
+    pub fn new(node: &Node, root: &Path) -> OnDemand {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        std::fs::create_dir_all(root.join("reports")).expect("reports dir");
+        let server = &node.server;
+        let name = format!("hostile{}", std::process::id());
+        let svm = runtime.block_on(async {
+            let body = serde_json::json!({"name": name, "root_path": root}).to_string();
+            let (status, headers, v) = server
+                .call(
+                    reqwest::Method::POST,
+                    "/api/svm/svms?return_timeout=30",
+                    Some(&body),
+                    common::admin(),
+                )
+                .await;
+            assert!(status.is_success(), "create svm: {status} {v}");
+            let svm = headers["location"]
+                .to_str()
+                .expect("location")
+                .rsplit('/')
+                .next()
+                .expect("uuid")
+                .to_string();
+            let socket = format!("unix://{}", node.socket.display());
+            let pool = serde_json::json!({"name": "embedded", "servers": [socket],
+                "privileged_users": ["cifs\\scanner"]});
+            let (s, v) = server
+                .post(&format!("{VSCAN}/{svm}/scanner-pools"), &pool.to_string())
+                .await;
+            assert_eq!(s.as_u16(), 201, "pool: {v}");
+            let (s, v) = server
+                .patch(&format!("{VSCAN}/{svm}"), r#"{"enabled":true}"#)
+                .await;
+            assert_eq!(s.as_u16(), 200, "enable: {v}");
+            for _ in 0..600 {
+                let (_, v) = server
+                    .get(&format!(
+                        "{VSCAN}/server-status?svm.uuid={svm}&fields=state,ip"
+                    ))
+                    .await;
+                let connected = v["records"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|s| s["state"] == "connected" && s["ip"] == socket.as_str())
+                });
+                if connected {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let policy = serde_json::json!({"name": "hostile", "scan_paths": ["/data"],
+                "log_path": "/reports"});
+            let (s, v) = server
+                .post(
+                    &format!("{VSCAN}/{svm}/on-demand-policies"),
+                    &policy.to_string(),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "policy: {v}");
+            svm
+        });
+        OnDemand { svm, runtime }
+    }
+
+    /// Runs the policy and waits for its job; returns the job record.
+    pub fn run(&self, node: &Node) -> serde_json::Value {
+        let server = &node.server;
+        self.runtime.block_on(async {
+            let path = format!("{VSCAN}/{}/on-demand-policies/hostile?action=run", self.svm);
+            let (s, _, v) = server
+                .call(reqwest::Method::PATCH, &path, None, common::admin())
+                .await;
+            assert_eq!(s.as_u16(), 202, "run: {v}");
+            let href = v["job"]["_links"]["self"]["href"]
+                .as_str()
+                .expect("job href")
+                .to_string();
+            for _ in 0..6000 {
+                let (_, job) = server.get(&href).await;
+                if job["state"] == "success" || job["state"] == "failure" {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("on-demand run never finished");
+        })
+    }
+
+    /// The SVM's Vscan events.
+    pub fn events(&self, node: &Node) -> Vec<serde_json::Value> {
+        self.runtime.block_on(async {
+            let (_, v) = node
+                .server
+                .get(&format!(
+                    "{VSCAN}/{}/events?fields=*&max_records=10000",
+                    self.svm
+                ))
+                .await;
+            v["records"].as_array().cloned().unwrap_or_default()
+        })
+    }
+}
