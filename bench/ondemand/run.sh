@@ -17,8 +17,11 @@ RUN=$OUT/run
 THREADS=$(nproc)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 mkdir -p "$OUT" "$RUN" "$NS/reports"
-cargo build --release --bin vigil
-VIGIL=$CARGO_TARGET_DIR/release/vigil
+# VIGIL=/path/to/vigil measures that binary instead of building this tree's.
+if [ -z "${VIGIL:-}" ]; then
+  cargo build --release --bin vigil
+  VIGIL=$CARGO_TARGET_DIR/release/vigil
+fi
 YR=$PWD/bench/out/yr/bin/yr
 [ -x "$YR" ] || cargo install yara-x-cli --version "$YARA_X_VERSION" --locked --root "$PWD/bench/out/yr"
 [ -f "$TREE/planted.txt" ] || python3 bench/scan/gen_tree.py "$TREE" "$FILES" "$TOTAL_MB"

@@ -167,11 +167,13 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
             let handler = previous.sa_sigaction;
             if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
                 if previous.sa_flags & libc::SA_SIGINFO != 0 {
-                    let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                        std::mem::transmute(handler);
+                    let f = std::mem::transmute::<
+                        usize,
+                        extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+                    >(handler);
                     f(signal, info, context);
                 } else {
-                    let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+                    let f = std::mem::transmute::<usize, extern "C" fn(libc::c_int)>(handler);
                     f(signal);
                 }
                 return;

@@ -64,7 +64,10 @@ fn five_hundred_slow_clients() {
         );
     }
     for t in silent {
-        assert_eq!(t.join().expect("silent client"), b"COMMAND READ TIMED OUT\n");
+        assert_eq!(
+            t.join().expect("silent client"),
+            b"COMMAND READ TIMED OUT\n"
+        );
     }
     node.finish("500 slow clients");
 }
@@ -108,7 +111,10 @@ fn a_greedy_client_gets_its_share_only() {
     let eicar = node.path("eicar.com");
     std::fs::write(&eicar, EICAR).expect("write");
     assert!(scan(&node.socket, &eicar).ends_with(" FOUND"));
-    assert!(!greedy.is_finished(), "the greedy session was too short to show anything");
+    assert!(
+        !greedy.is_finished(),
+        "the greedy session was too short to show anything"
+    );
     let reply = greedy.join().expect("greedy");
     let lines = reply.split(|b| *b == 0).filter(|l| !l.is_empty()).count();
     assert_eq!(lines, 40, "{:?}", String::from_utf8_lossy(&reply));

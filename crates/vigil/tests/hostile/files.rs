@@ -50,7 +50,15 @@ fn scan_while(node: &Node, path: &Path, delay: Duration, change: impl FnOnce() +
 #[test]
 fn truncated_during_scan_200_times() {
     let node = node_reading_everything();
-    let sizes = [300 * KIB, MIB, 4 * MIB, 16 * MIB, 64 * MIB, 128 * MIB, 300 * MIB];
+    let sizes = [
+        300 * KIB,
+        MIB,
+        4 * MIB,
+        16 * MIB,
+        64 * MIB,
+        128 * MIB,
+        300 * MIB,
+    ];
     let mut answers = std::collections::BTreeMap::<String, u32>::new();
     for i in 0..200u64 {
         // 1 GiB sparingly: twice.
@@ -114,7 +122,10 @@ fn grown_renamed_over_and_deleted_during_scan() {
                 let _ = std::fs::remove_file(&path);
             });
             let reply = fildes(&node.socket, &file);
-            assert!(reply.starts_with(b"fd[") && reply.ends_with(b"\0"), "{reply:?}");
+            assert!(
+                reply.starts_with(b"fd[") && reply.ends_with(b"\0"),
+                "{reply:?}"
+            );
         });
     }
     node.finish("grow / rename-over / delete during scan");

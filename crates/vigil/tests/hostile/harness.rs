@@ -31,7 +31,12 @@ impl Node {
         let socket = dir.path().join("scanner.sock");
         let tcp = free_tcp();
         let (socket_arg, tcp_arg) = (socket.display().to_string(), tcp.to_string());
-        let mut args = vec!["--scanner-socket", &socket_arg, "--scanner-listen", &tcp_arg];
+        let mut args = vec![
+            "--scanner-socket",
+            &socket_arg,
+            "--scanner-listen",
+            &tcp_arg,
+        ];
         args.extend_from_slice(extra);
         let server = Server::start_with(&dir.path().join("data"), false, &args);
         wait_for_socket(&socket);
@@ -53,7 +58,11 @@ impl Node {
     /// having answered every probe, and reports peak memory.
     pub fn finish(mut self, case: &str) {
         assert!(self.server.alive(), "{case}: vigil serve died");
-        assert_eq!(request(&self.socket, b"zPING\0"), b"PONG\0", "{case}: scanner gone");
+        assert_eq!(
+            request(&self.socket, b"zPING\0"),
+            b"PONG\0",
+            "{case}: scanner gone"
+        );
         let watch = self.watch.take().expect("watch");
         let (ok, failed) = watch.stop();
         let (peak, anon) = memory(self.server.pid());
@@ -177,7 +186,10 @@ fn connect(socket: &Path) -> UnixStream {
 fn read_reply(mut stream: UnixStream) -> Vec<u8> {
     let mut reply = Vec::new();
     if let Err(e) = stream.read_to_end(&mut reply) {
-        panic!("no complete reply ({e}); got {:?}", String::from_utf8_lossy(&reply));
+        panic!(
+            "no complete reply ({e}); got {:?}",
+            String::from_utf8_lossy(&reply)
+        );
     }
     reply
 }

@@ -47,11 +47,15 @@ fn an_engine_crash_loses_only_its_scan() {
             .collect::<Vec<_>>()
     };
     assert!(
-        of("scan_internal_error").iter().any(|p| p.ends_with("/data/crash.bin")),
+        of("scan_internal_error")
+            .iter()
+            .any(|p| p.ends_with("/data/crash.bin")),
         "{events:?}"
     );
     assert!(
-        of("file_infected").iter().any(|p| p.ends_with("/data/eicar.com")),
+        of("file_infected")
+            .iter()
+            .any(|p| p.ends_with("/data/eicar.com")),
         "{events:?}"
     );
     node.finish("engine crash in a worker");

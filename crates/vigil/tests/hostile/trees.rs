@@ -55,8 +55,10 @@ fn nested_archive_bombs() {
     let mut level = zip_of(&[("leaf.bin", &leaf)]);
     for depth in 0..3 {
         let names: Vec<String> = (0..16).map(|i| format!("l{depth}-{i}.zip")).collect();
-        let members: Vec<(&str, &[u8])> =
-            names.iter().map(|n| (n.as_str(), level.as_slice())).collect();
+        let members: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), level.as_slice()))
+            .collect();
         level = zip_of(&members);
     }
     let wide = node.path("42.zip");
@@ -79,7 +81,12 @@ fn nested_archive_bombs() {
     assert_eq!(scan(&node.socket, &wide_flat), "OK");
     // All of them at once, over MULTISCAN.
     let lines = dir_scan(&node, "MULTISCAN", node.dir.path());
-    assert!(lines.iter().any(|l| l.contains("MaxCompressionRatio FOUND")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("MaxCompressionRatio FOUND")),
+        "{lines:?}"
+    );
     node.finish("nested archive bombs");
 }
 
@@ -93,7 +100,12 @@ fn deep_tree(root: &Path, depth: usize) {
             let name = CString::new("eicar.com").expect("name");
             // SAFETY: fd is an open directory, name NUL-terminated.
             let f = unsafe {
-                libc::openat(fd, name.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
+                libc::openat(
+                    fd,
+                    name.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                )
             };
             assert!(f >= 0, "create eicar");
             // SAFETY: f is the file just created.
@@ -103,7 +115,11 @@ fn deep_tree(root: &Path, depth: usize) {
             }
         }
         // SAFETY: as above.
-        assert_eq!(unsafe { libc::mkdirat(fd, d.as_ptr(), 0o755) }, 0, "mkdirat {level}");
+        assert_eq!(
+            unsafe { libc::mkdirat(fd, d.as_ptr(), 0o755) },
+            0,
+            "mkdirat {level}"
+        );
         let next = open_dir(fd, OsStr::new("d"));
         // SAFETY: fd is ours.
         unsafe { libc::close(fd) };
@@ -116,7 +132,13 @@ fn deep_tree(root: &Path, depth: usize) {
 fn open_dir(at: libc::c_int, name: &OsStr) -> libc::c_int {
     let name = CString::new(name.as_bytes()).expect("name");
     // SAFETY: name is NUL-terminated.
-    let fd = unsafe { libc::openat(at, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            at,
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     assert!(fd >= 0, "open dir: {}", std::io::Error::last_os_error());
     fd
 }
@@ -129,7 +151,13 @@ fn remove_deep_tree(root: &Path) {
     loop {
         let name = CString::new("d").expect("name");
         // SAFETY: fd is an open directory.
-        let next = unsafe { libc::openat(fd, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        let next = unsafe {
+            libc::openat(
+                fd,
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
         if next < 0 {
             break;
         }
@@ -194,7 +222,10 @@ fn deep_looping_and_huge_trees_over_clamd_and_on_demand() {
     }
     let wide_lines = dir_scan(&node, "CONTSCAN", &wide);
     assert_eq!(wide_lines.len(), 1, "{wide_lines:?}");
-    assert!(wide_lines[0].ends_with("f100000: Vigil.Test.EICAR FOUND"), "{wide_lines:?}");
+    assert!(
+        wide_lines[0].ends_with("f100000: Vigil.Test.EICAR FOUND"),
+        "{wide_lines:?}"
+    );
     // Names are echoed byte for byte.
     for path in [&newline, &invalid] {
         let reply = request(&node.socket, &command("SCAN", path));
@@ -203,8 +234,14 @@ fn deep_looping_and_huge_trees_over_clamd_and_on_demand() {
         assert_eq!(reply, expected);
     }
     // FIFOs and devices are refused, never opened for a blocking read.
-    assert_eq!(scan(&node.socket, &odd.join("fifo")), "Not supported file type ERROR");
-    assert_eq!(scan(&node.socket, Path::new("/dev/zero")), "Not supported file type ERROR");
+    assert_eq!(
+        scan(&node.socket, &odd.join("fifo")),
+        "Not supported file type ERROR"
+    );
+    assert_eq!(
+        scan(&node.socket, Path::new("/dev/zero")),
+        "Not supported file type ERROR"
+    );
     let zero = std::fs::File::open("/dev/zero").expect("open");
     assert!(fildes(&node.socket, &zero).ends_with(b": Not a regular file ERROR\0"));
 
@@ -212,9 +249,12 @@ fn deep_looping_and_huge_trees_over_clamd_and_on_demand() {
     let od = OnDemand::new(&node, &root);
     let job = od.run(&node);
     eprintln!("on-demand run over the hostile tree: {}", job["message"]);
-    assert!(job["state"] == "success" || job["state"] == "failure", "{job}");
-    node.finish("deep, looping and huge trees");
+    assert!(
+        job["state"] == "success" || job["state"] == "failure",
+        "{job}"
+    );
     remove_deep_tree(&deep);
+    node.finish("deep, looping and huge trees");
 }
 
 /// Files the scanner may not read. Run as root, the scanner is started as `nobody`
@@ -251,7 +291,10 @@ fn permission_denied() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let reply = request(&socket, &command_bytes("SCAN", &secret));
-    assert_eq!(reply, [secret.as_os_str().as_bytes(), b": Access denied. ERROR\0"].concat());
+    assert_eq!(
+        reply,
+        [secret.as_os_str().as_bytes(), b": Access denied. ERROR\0"].concat()
+    );
     let reply = request(&socket, &command_bytes("CONTSCAN", dir.path()));
     assert!(reply.ends_with(b"\0"), "{reply:?}");
     let reply = request(&socket, &command_bytes("MULTISCAN", &closed));
@@ -265,4 +308,3 @@ fn permission_denied() {
 fn command_bytes(word: &str, path: &Path) -> Vec<u8> {
     command(word, path)
 }
-
