@@ -58,6 +58,8 @@ VIGIL_PID=$!
 for _ in $(seq 600); do [ -S "$RUN/clamd.sock" ] && [ -S "$RUN/data/scanner.sock" ] && break; sleep 0.1; done
 API=http://127.0.0.1:$PORT/api
 C=(curl -sS -u admin:Bench-Pass-1)
+# The scanner socket comes up before the REST listener: wait for the API too.
+for _ in $(seq 600); do curl -s -o /dev/null -u admin:Bench-Pass-1 "$API/cluster" && break; sleep 0.1; done
 SVM=$("${C[@]}" -X POST "$API/svm/svms?return_timeout=60" -d "{\"name\":\"bench\",\"root_path\":\"$NS\"}" -D - -o /dev/null \
   | sed -n 's/^[Ll]ocation: .*\/\([0-9a-f-]*\)\r$/\1/p')
 VSCAN_REPLY=$("${C[@]}" -X POST "$API/protocols/vscan" -d "{\"svm\":{\"uuid\":\"$SVM\"},
