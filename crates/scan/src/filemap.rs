@@ -163,7 +163,8 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
     // never written again.
     unsafe {
         if PREVIOUS.load(Ordering::Acquire) == 1 {
-            let previous = (*(&raw const PREVIOUS_ACTION)).assume_init_ref();
+            let saved = &raw const PREVIOUS_ACTION;
+            let previous = (*saved).assume_init_ref();
             let handler = previous.sa_sigaction;
             if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
                 if previous.sa_flags & libc::SA_SIGINFO != 0 {
