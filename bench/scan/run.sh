@@ -17,8 +17,11 @@ THREADS=$(nproc)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 mkdir -p "$OUT" "$RUN"
 
-cargo build --release --bin vigil
-VIGIL=$CARGO_TARGET_DIR/release/vigil
+# VIGIL=/path/to/vigil measures that binary instead of building this tree's.
+if [ -z "${VIGIL:-}" ]; then
+  cargo build --release --bin vigil
+  VIGIL=$CARGO_TARGET_DIR/release/vigil
+fi
 YR=$PWD/bench/out/yr/bin/yr
 [ -x "$YR" ] || cargo install yara-x-cli --version "$YARA_X_VERSION" --locked --root "$PWD/bench/out/yr"
 [ -f "$TREE/planted.txt" ] || python3 bench/scan/gen_tree.py "$TREE" "$FILES" "$TOTAL_MB"
@@ -41,7 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$VIGIL" scanner --listen off --socket "$RUN/vigil.sock" --scan-threads "$THREADS" > "$RUN/vigil.log" 2>&1 &
+# SCANNER_ARGS adds options, e.g. "--isolation thread".
+# shellcheck disable=SC2086
+"$VIGIL" scanner --listen off --socket "$RUN/vigil.sock" --scan-threads "$THREADS" ${SCANNER_ARGS:-} > "$RUN/vigil.log" 2>&1 &
 VIGIL_PID=$!
 cat > "$RUN/clamd.conf" <<CONF
 DatabaseDirectory $DB

@@ -8,17 +8,20 @@
 
 use std::fs::File;
 use std::io::{Cursor, Read};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::filemap::{GuardedMap, read_all_at};
 use crate::ruleset::{RuleSources, RulesError, Ruleset};
 use crate::verdict::{Limit, Verdict};
+use crate::worker::Worker;
 
-/// Unpacking limits, per top-level object scanned.
+/// What one top-level object (a file, a descriptor, a stream) may cost, clamd's limits.
+/// Every way a file reaches the engine goes through [`Scanning`], which applies them.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Limits {
     /// Deepest archive nesting unpacked (an archive inside an archive is depth 2).
@@ -27,18 +30,22 @@ pub struct Limits {
     /// Most archive members unpacked from one scanned object.
     #[arg(long, default_value_t = 10_000)]
     pub max_files: u32,
-    /// Most bytes unpacked from one scanned object (K/M/G suffixes accepted).
+    /// Largest object scanned, and most bytes unpacked from one (K/M/G suffixes accepted).
     #[arg(long, default_value = "400M", value_parser = parse_size)]
     pub max_scan_size: u64,
-    /// Largest single archive member unpacked (K/M/G suffixes accepted).
+    /// Largest file scanned, and largest archive member unpacked (K/M/G suffixes accepted).
     #[arg(long, default_value = "100M", value_parser = parse_size)]
     pub max_file_size: u64,
     /// Highest unpacked/packed size ratio tolerated for a member above 1 MiB.
     #[arg(long, default_value_t = 100)]
     pub max_compression_ratio: u64,
-    /// Seconds one YARA-X scan may run before it is abandoned as an error.
+    /// Seconds one object (with its archive members) may be scanned (clamd's MaxScanTime).
     #[arg(long, default_value_t = 120)]
     pub scan_timeout: u64,
+    /// Report an object skipped at a limit as `Heuristics.Limits.Exceeded.<Limit> FOUND`
+    /// instead of clean (clamd's AlertExceedsMax). Zip bombs are reported either way.
+    #[arg(long)]
+    pub alert_exceeds_max: bool,
 }
 
 impl Default for Limits {
@@ -50,6 +57,7 @@ impl Default for Limits {
             max_file_size: 100 << 20,
             max_compression_ratio: 100,
             scan_timeout: 120,
+            alert_exceeds_max: false,
         }
     }
 }
@@ -58,9 +66,13 @@ impl Default for Limits {
 /// applies once a member has unpacked past this size.
 const RATIO_FLOOR: u64 = 1 << 20;
 /// Files up to this size are read into a reused per-thread buffer; larger ones are
-/// memory-mapped. Mapping saves the copy (a tenth of the CPU on bulk scans, measured) but
-/// costs two syscalls and page faults, which only pay off on larger files.
+/// memory-mapped (guarded, see [`crate::filemap`]). Mapping saves the copy (a tenth of
+/// the CPU on bulk scans, measured) but costs two syscalls and page faults, which only pay
+/// off on larger files.
 const READ_INTO_BUFFER_MAX: u64 = 256 << 10;
+/// A read buffer grown past this (a file read because it could not be mapped) is freed
+/// after its scan, so idle threads do not each hold up to `max_file_size`.
+const RETAINED_BUFFER_MAX: usize = 4 << 20;
 
 /// Parses sizes such as `4096`, `512K`, `100M`, `2G`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -93,19 +105,43 @@ pub struct Scanning<'r> {
     yara: yara_x::Scanner<'r>,
     limits: Limits,
     read_buf: Vec<u8>,
+    /// With process isolation, the worker process every scan is handed to.
+    worker: Option<Worker>,
 }
 
 /// Progress of one top-level scan across its archive members.
-#[derive(Default)]
 struct Tally {
     members: u32,
     unpacked: u64,
     names: Vec<String>,
     limit: Option<Limit>,
     error: Option<String>,
+    /// When the object's scan time runs out (`scan_timeout`).
+    deadline: Instant,
 }
 
 impl Tally {
+    fn new(limits: &Limits) -> Tally {
+        Tally {
+            members: 0,
+            unpacked: 0,
+            names: Vec::new(),
+            limit: None,
+            error: None,
+            deadline: Instant::now() + Duration::from_secs(limits.scan_timeout.max(1)),
+        }
+    }
+
+    /// Scan time left, or the limit when there is none.
+    fn remaining(&self) -> Result<Duration, Limit> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(Limit::ScanTime)
+        } else {
+            Ok(left)
+        }
+    }
+
     fn finished(&self, mode: Mode) -> bool {
         self.limit.is_some()
             || self.error.is_some()
@@ -159,7 +195,13 @@ impl<'r> Scanning<'r> {
             yara,
             limits,
             read_buf: Vec::new(),
+            worker: None,
         }
+    }
+
+    /// Hands every scan to `worker` from now on (see [`crate::worker`]).
+    pub fn isolate(&mut self, worker: Worker) {
+        self.worker = Some(worker);
     }
 
     /// The rule set this state scans with.
@@ -168,9 +210,27 @@ impl<'r> Scanning<'r> {
     }
 
     pub fn scan_bytes(&mut self, data: &[u8], mode: Mode) -> Verdict {
-        let mut tally = Tally::default();
-        self.scan_object(data, 0, mode, &mut tally);
-        tally.into_verdict()
+        let mut tally = Tally::new(&self.limits);
+        match self.size_limit(data.len() as u64) {
+            Some(limit) => tally.limit = Some(limit),
+            None if self.worker.is_some() => return self.scan_bytes_in_worker(data, mode),
+            None => self.scan_object(data, 0, mode, &mut tally),
+        }
+        self.settle(tally)
+    }
+
+    /// The worker scans descriptors: the bytes go to it in an anonymous memory file.
+    fn scan_bytes_in_worker(&mut self, data: &[u8], mode: Mode) -> Verdict {
+        use std::io::Write;
+        let memfd = memory_file().and_then(|mut file| {
+            file.write_all(data)?;
+            Ok(file)
+        });
+        match (memfd, &mut self.worker) {
+            (Ok(file), Some(worker)) => worker.scan(file.as_fd(), mode),
+            (Err(e), _) => Verdict::Error(e.to_string()),
+            (Ok(_), None) => Verdict::Error("no scan worker".into()),
+        }
     }
 
     /// Scans an open regular file from its start, whatever its current offset.
@@ -182,23 +242,93 @@ impl<'r> Scanning<'r> {
         if !meta.is_file() {
             return Verdict::Error("Not a regular file".into());
         }
-        if meta.len() > READ_INTO_BUFFER_MAX {
-            // SAFETY: the map is read-only and dropped before this function returns. A file
-            // truncated by another process while mapped faults (SIGBUS), the same exposure
-            // as YARA-X's own scan_file and libclamav's file maps.
-            return match unsafe { memmap2::Mmap::map(file) } {
-                Ok(map) => self.scan_bytes(&map, mode),
-                Err(e) => Verdict::Error(e.to_string()),
-            };
+        let mut tally = Tally::new(&self.limits);
+        if self.worker.is_some() {
+            // The cheap checks stay here, so a skipped file costs no round trip.
+            if let Some(limit) = self.size_limit(meta.len()) {
+                tally.limit = Some(limit);
+                return self.settle(tally);
+            }
+            if let Some(worker) = &mut self.worker {
+                return worker.scan(file.as_fd(), mode);
+            }
+        }
+        self.scan_file_with(file, meta.len(), mode, &mut tally);
+        self.settle(tally)
+    }
+
+    /// The top-level size limits: a file over them is not read at all (a sparse 20 GiB
+    /// file costs one fstat).
+    fn size_limit(&self, len: u64) -> Option<Limit> {
+        if len > self.limits.max_file_size {
+            Some(Limit::FileSize)
+        } else if len > self.limits.max_scan_size {
+            Some(Limit::ScanSize)
+        } else {
+            None
+        }
+    }
+
+    fn scan_file_with(&mut self, file: &File, len: u64, mode: Mode, tally: &mut Tally) {
+        if let Some(limit) = self.size_limit(len) {
+            tally.limit = Some(limit);
+            return;
+        }
+        let mut len = len;
+        if len > READ_INTO_BUFFER_MAX {
+            match GuardedMap::new(file, len) {
+                Some(Ok(map)) => {
+                    self.scan_object(map.bytes(), 0, mode, tally);
+                    if !map.changed() {
+                        return;
+                    }
+                    // The file shrank under the scan, which then read zeros: scan what
+                    // the file holds now, with pread, which cannot fault.
+                    drop(map);
+                    tracing::debug!("file shrank during its scan; scanning it again");
+                    *tally = Tally::new(&self.limits);
+                    len = match file.metadata() {
+                        Ok(meta) => meta.len(),
+                        Err(e) => {
+                            tally.error = Some(e.to_string());
+                            return;
+                        }
+                    };
+                    if let Some(limit) = self.size_limit(len) {
+                        tally.limit = Some(limit);
+                        return;
+                    }
+                }
+                Some(Err(e)) => {
+                    tally.error = Some(e.to_string());
+                    return;
+                }
+                None => {}
+            }
         }
         let mut buf = std::mem::take(&mut self.read_buf);
         // Read with pread from offset 0: FILDES descriptors may come positioned anywhere.
-        let verdict = match read_all_at(file, &mut buf, meta.len()) {
-            Ok(filled) => self.scan_bytes(&buf[..filled], mode),
-            Err(e) => Verdict::Error(e.to_string()),
-        };
-        self.read_buf = buf;
-        verdict
+        match read_all_at(file, &mut buf, len) {
+            Ok(filled) => self.scan_object(&buf[..filled], 0, mode, tally),
+            Err(e) => tally.error = Some(e.to_string()),
+        }
+        if buf.capacity() <= RETAINED_BUFFER_MAX {
+            self.read_buf = buf;
+        }
+    }
+
+    /// The verdict clients see: a limit is a clean skip unless alerting on limits is on
+    /// (clamd's AlertExceedsMax); a zip bomb is always reported.
+    fn settle(&self, tally: Tally) -> Verdict {
+        match tally.into_verdict() {
+            Verdict::LimitExceeded(limit)
+                if !self.limits.alert_exceeds_max && limit != Limit::CompressionRatio =>
+            {
+                tracing::debug!(%limit, "object skipped at a limit");
+                Verdict::Clean
+            }
+            verdict => verdict,
+        }
     }
 
     pub fn scan_path(&mut self, path: &Path, mode: Mode) -> Verdict {
@@ -216,6 +346,15 @@ impl<'r> Scanning<'r> {
     }
 
     fn scan_object(&mut self, data: &[u8], depth: u32, mode: Mode, tally: &mut Tally) {
+        match tally.remaining() {
+            Ok(left) => {
+                self.yara.set_timeout(left);
+            }
+            Err(limit) => {
+                tally.limit = Some(limit);
+                return;
+            }
+        }
         match self.yara.scan(data) {
             Ok(results) => {
                 for rule in results.matching_rules() {
@@ -225,7 +364,7 @@ impl<'r> Scanning<'r> {
                     }
                 }
             }
-            Err(yara_x::ScanError::Timeout) => tally.error = Some("Scan timeout".into()),
+            Err(yara_x::ScanError::Timeout) => tally.limit = Some(Limit::ScanTime),
             Err(e) => tally.error = Some(e.to_string()),
         }
         if tally.finished(mode) {
@@ -306,7 +445,7 @@ impl<'r> Scanning<'r> {
             tally.limit = Some(Limit::Files);
             return;
         }
-        match self.unpack(reader, packed, declared, tally.unpacked) {
+        match self.unpack(reader, packed, declared, tally) {
             Ok(member) => {
                 tally.unpacked += member.len() as u64;
                 self.scan_object(&member, depth + 1, mode, tally);
@@ -321,8 +460,9 @@ impl<'r> Scanning<'r> {
         mut reader: impl Read,
         packed: u64,
         declared: Option<u64>,
-        unpacked_so_far: u64,
+        tally: &Tally,
     ) -> Result<Vec<u8>, MemberError> {
+        let unpacked_so_far = tally.unpacked;
         let limits = &self.limits;
         let over_ratio =
             |size: u64| size > RATIO_FLOOR && size / packed.max(1) > limits.max_compression_ratio;
@@ -356,29 +496,21 @@ impl<'r> Scanning<'r> {
             };
             out.extend_from_slice(&chunk[..n]);
             check(out.len() as u64)?;
+            tally.remaining().map_err(MemberError::Limit)?;
         }
     }
 }
 
-/// Reads `len` bytes from offset 0 into the front of `buf` and returns how many arrived.
-/// `buf` only ever grows: zero-filling it afresh for every file cost as much as the read.
-fn read_all_at(file: &File, buf: &mut Vec<u8>, len: u64) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let len = len as usize;
-    if buf.len() < len {
-        buf.resize(len, 0);
+/// An anonymous, unlinked memory file (memfd).
+fn memory_file() -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor.
+    let fd = unsafe { libc::memfd_create(c"vigil-stream".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
     }
-    let mut filled = 0usize;
-    while filled < len {
-        match file.read_at(&mut buf[filled..len], filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // The file may have shrunk since fstat; scan what is there now.
-    Ok(filled)
+    // SAFETY: fd is new and owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 /// A rule's detection name: its `name` metadata when it has one (so rules can carry

@@ -10,6 +10,8 @@
 pub mod cache;
 pub mod dispatch;
 pub mod engine;
+pub mod fairness;
+pub mod filemap;
 pub mod hashdb;
 pub mod load;
 pub mod local;
@@ -19,6 +21,7 @@ pub mod ruleset;
 pub mod scan_event;
 pub mod server;
 pub mod verdict;
+pub mod worker;
 
 pub use engine::{Engine, Limits, Mode, Scanning};
 pub use pool::{Pool, PoolClosed};

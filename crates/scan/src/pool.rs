@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::engine::{Engine, Scanning};
+use crate::worker::{Worker, WorkerSpec};
 
 type Job = Box<dyn for<'r> FnOnce(&mut Scanning<'r>) + Send>;
 
@@ -65,14 +66,26 @@ fn lock_jobs(shared: &Shared) -> std::sync::MutexGuard<'_, BTreeMap<u64, JobInfo
 
 impl Pool {
     pub fn start(engine: Arc<Engine>, threads: usize, queue: usize) -> std::io::Result<Pool> {
+        Pool::start_isolated(engine, threads, queue, None)
+    }
+
+    /// A pool whose threads each hand their scans to a worker process started from
+    /// `workers` (see [`crate::worker`]); `None` scans on the threads themselves.
+    pub fn start_isolated(
+        engine: Arc<Engine>,
+        threads: usize,
+        queue: usize,
+        workers: Option<WorkerSpec>,
+    ) -> std::io::Result<Pool> {
         let threads = threads.max(1);
         let (sender, receiver) = flume::bounded::<Queued>(queue.max(1));
         let shared = Arc::new(Shared::default());
         for index in 0..threads {
             let (engine, receiver, shared) = (engine.clone(), receiver.clone(), shared.clone());
+            let workers = workers.clone();
             std::thread::Builder::new()
                 .name(format!("vigil-scan-{index}"))
-                .spawn(move || worker(&engine, &receiver, &shared))?;
+                .spawn(move || worker(&engine, &receiver, &shared, workers.as_ref()))?;
         }
         Ok(Pool {
             sender,
@@ -126,11 +139,20 @@ impl Pool {
     }
 }
 
-fn worker(engine: &Engine, receiver: &flume::Receiver<Queued>, shared: &Shared) {
+fn worker(
+    engine: &Engine,
+    receiver: &flume::Receiver<Queued>,
+    shared: &Shared,
+    workers: Option<&WorkerSpec>,
+) {
     let mut pending: Option<Queued> = None;
     loop {
         let ruleset = engine.ruleset();
         let mut scanning = Scanning::new(&ruleset, engine.limits().clone());
+        // A new worker process for new rules: it loads them itself when it starts.
+        if let Some(spec) = workers {
+            scanning.isolate(Worker::new(spec.clone()));
+        }
         loop {
             let queued = match pending.take() {
                 Some(q) => q,

@@ -28,9 +28,11 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::engine::{Engine, Limits, Mode, Scanning, parse_size};
+use crate::fairness::{self, Client, Clients};
 use crate::pool::Pool;
 use crate::ruleset::RuleSources;
 use crate::verdict::Verdict;
+use crate::worker::{Isolation, WorkerSpec};
 
 /// Options of `vigil scanner` (and of the scanner `vigil serve` embeds).
 #[derive(Debug, Clone, clap::Args)]
@@ -59,6 +61,10 @@ pub struct ScannerArgs {
     /// Connections served at once; further clients wait in the listen backlog.
     #[arg(long = "max-connections", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Scan jobs one client (TCP peer address, unix-socket peer uid) may have queued or
+    /// running at once; 0 means twice the scanning threads.
+    #[arg(long = "max-client-jobs", default_value_t = 0)]
+    pub max_client_jobs: usize,
     /// Seconds a connection may stay silent while a command or stream data is expected.
     #[arg(long = "read-timeout", default_value_t = 120)]
     pub read_timeout: u64,
@@ -76,6 +82,14 @@ pub struct ScannerArgs {
     /// Honour the SHUTDOWN command (clients can then stop the scanner).
     #[arg(long = "enable-shutdown")]
     pub enable_shutdown: bool,
+    /// Where a crash inside the engine is contained: `process` scans in supervised
+    /// worker processes (a crash loses only the scans in progress), `thread` on the
+    /// pool's threads (a crash ends the server).
+    #[arg(long = "isolation", value_enum, default_value = "process")]
+    pub isolation: Isolation,
+    /// Makes workers abort on a marker file, to test isolation. Never in production.
+    #[arg(long = "test-faults", hide = true)]
+    pub test_faults: bool,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -91,11 +105,16 @@ impl Default for ScannerArgs {
             scan_threads: None,
             scan_queue: 100,
             max_connections: 1024,
+            max_client_jobs: 0,
             read_timeout: 120,
             stream_max_length: 100 << 20,
             temp_dir: None,
             version_product: "Vigil".into(),
             enable_shutdown: false,
+            // Programs embedding the server are not the vigil binary, whose
+            // `scan-worker` command a worker process runs.
+            isolation: Isolation::Thread,
+            test_faults: false,
             limits: Limits::default(),
         }
     }
@@ -118,6 +137,7 @@ const LINGER: Duration = Duration::from_secs(1);
 struct Shared {
     engine: Arc<Engine>,
     pool: Pool,
+    clients: Arc<Clients>,
     read_timeout: Duration,
     stream_max_length: u64,
     temp_dir: PathBuf,
@@ -146,6 +166,13 @@ impl Server {
             builtin: !args.no_builtin_rules,
         };
         let limits = args.limits.clone();
+        let workers = match args.isolation {
+            Isolation::Thread => None,
+            Isolation::Process => Some(
+                WorkerSpec::current_exe(&sources, &limits, args.test_faults)
+                    .context("locating the scan worker program")?,
+            ),
+        };
         let engine = Arc::new(
             tokio::task::spawn_blocking(move || Engine::new(sources, limits))
                 .await
@@ -154,7 +181,7 @@ impl Server {
         let threads = args.scan_threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
-        let pool = Pool::start(engine.clone(), threads, args.scan_queue)
+        let pool = Pool::start_isolated(engine.clone(), threads, args.scan_queue, workers)
             .context("starting scanner threads")?;
         let tcp = if is_off(&args.listen) {
             None
@@ -173,9 +200,14 @@ impl Server {
         if tcp.is_none() && unix.is_none() {
             anyhow::bail!("both the TCP listener and the unix socket are off");
         }
+        let per_client = match args.max_client_jobs {
+            0 => threads * 2,
+            n => n,
+        };
         let ctx = Arc::new(Shared {
             engine,
             pool,
+            clients: Clients::new(per_client),
             read_timeout: Duration::from_secs(args.read_timeout.max(1)),
             stream_max_length: args.stream_max_length,
             temp_dir: args.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
@@ -237,9 +269,10 @@ impl Server {
                         let _ = stream.set_nodelay(true);
                         let ctx = ctx.clone();
                         tokio::spawn(async move {
+                            let client = ctx.clients.admit(peer.ip().to_string());
                             let (r, w) = stream.into_split();
-                            handle_connection(ctx, Reader::Tcp(r), Box::new(w), peer.to_string())
-                                .await;
+                            let (reader, peer) = (Reader::Tcp(r), peer.to_string());
+                            handle_connection(ctx, reader, Box::new(w), peer, client).await;
                             drop(permit);
                         });
                     }
@@ -259,9 +292,16 @@ impl Server {
                     Ok((stream, _)) => {
                         let ctx = ctx.clone();
                         tokio::spawn(async move {
+                            // Local clients are told apart by user: Samba and c-icap
+                            // run as their own.
+                            let key = match stream.peer_cred() {
+                                Ok(cred) => format!("uid {}", cred.uid()),
+                                Err(_) => "unix".to_string(),
+                            };
+                            let client = ctx.clients.admit(key);
                             let (r, w) = stream.into_split();
-                            handle_connection(ctx, Reader::Unix(r), Box::new(w), "unix".into())
-                                .await;
+                            let (reader, peer) = (Reader::Unix(r), "unix".to_string());
+                            handle_connection(ctx, reader, Box::new(w), peer, client).await;
                             drop(permit);
                         });
                     }
@@ -438,24 +478,34 @@ struct Connection {
     ctx: Arc<Shared>,
     replies: Replies,
     peer: String,
+    /// The client's share of the pool, which every scan job of this connection takes.
+    slots: Arc<tokio::sync::Semaphore>,
     /// Next request number inside IDSESSION; `None` outside one.
     session: Option<u32>,
     jobs: JoinSet<()>,
 }
 
-async fn handle_connection(ctx: Arc<Shared>, mut reader: Reader, writer: Writer, peer: String) {
+async fn handle_connection(
+    ctx: Arc<Shared>,
+    mut reader: Reader,
+    writer: Writer,
+    peer: String,
+    client: Client,
+) {
     let (tx, rx) = mpsc::channel(REPLY_QUEUE);
     let writer_task = tokio::spawn(write_replies(rx, writer));
     let mut conn = Connection {
         ctx: ctx.clone(),
         replies: Replies(tx),
         peer,
+        slots: client.slots(),
         session: None,
         jobs: JoinSet::new(),
     };
     let linger = conn.serve(&mut reader).await;
     while conn.jobs.join_next().await.is_some() {}
     drop(conn);
+    drop(client);
     let _ = writer_task.await;
     if linger {
         let mut sink = vec![0u8; 64 * 1024];
@@ -816,14 +866,11 @@ impl Connection {
         };
         let subject = fd_subject(fd.as_raw_fd());
         let (ctx, replies, peer) = (self.ctx.clone(), self.replies.clone(), self.peer.clone());
+        let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("FILDES {}", String::from_utf8_lossy(&subject));
-            let verdict = ctx
-                .pool
-                .run(description, move |s| {
-                    s.scan_file(&File::from(fd), Mode::FirstMatch)
-                })
-                .await;
+            let scan = move |s: &mut Scanning<'_>| s.scan_file(&File::from(fd), Mode::FirstMatch);
+            let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, &subject, &verdict, &peer) {
                 replies.send(line).await;
@@ -834,9 +881,11 @@ impl Connection {
 
     fn start_instream(&mut self, writer: ReplyWriter, spool: Spool) {
         let (ctx, replies, peer) = (self.ctx.clone(), self.replies.clone(), self.peer.clone());
+        let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("INSTREAM instream({peer})");
-            let verdict = ctx.pool.run(description, move |s| spool.scan(s)).await;
+            let scan = move |s: &mut Scanning<'_>| spool.scan(s);
+            let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, STREAM_SUBJECT, &verdict, &peer) {
                 replies.send(line).await;
@@ -846,8 +895,9 @@ impl Connection {
 
     fn start_path_scan(&mut self, kind: PathScan, path: Vec<u8>, writer: ReplyWriter) {
         let (ctx, replies, peer) = (self.ctx.clone(), self.replies.clone(), self.peer.clone());
+        let slots = self.slots.clone();
         self.jobs.spawn(async move {
-            let lines = scan_path_command(&ctx, kind, path, writer, &peer, &replies).await;
+            let lines = scan_path_command(&ctx, &slots, kind, path, writer, &peer, &replies).await;
             for line in lines {
                 replies.send(line).await;
             }
@@ -978,6 +1028,7 @@ impl DirTally {
 
 async fn scan_path_command(
     ctx: &Arc<Shared>,
+    slots: &Arc<tokio::sync::Semaphore>,
     kind: PathScan,
     raw_path: Vec<u8>,
     writer: ReplyWriter,
@@ -1010,12 +1061,8 @@ async fn scan_path_command(
         }
         let peer = peer.to_string();
         let description = format!("{} {}", kind.word(), path.display());
-        let result = ctx
-            .pool
-            .run(description, move |s| {
-                scan_one_file(s, &path, mode, &writer, &peer)
-            })
-            .await;
+        let scan = move |s: &mut Scanning<'_>| scan_one_file(s, &path, mode, &writer, &peer);
+        let result = fairness::run(slots, &ctx.pool, description, scan).await;
         return match result {
             Ok(r) => r.lines,
             Err(e) => vec![writer.status(&raw_path, &Status::Error(e.to_string()))],
@@ -1025,7 +1072,7 @@ async fn scan_path_command(
         return vec![writer.status(&raw_path, &Status::Error("Not supported file type".into()))];
     }
     if kind == PathScan::Parallel {
-        return multiscan(ctx, path, raw_path, writer, peer, replies).await;
+        return multiscan(ctx, slots, path, raw_path, writer, peer, replies).await;
     }
     let peer = peer.to_string();
     let description = format!("{} {}", kind.word(), path.display());
@@ -1045,8 +1092,7 @@ async fn scan_path_command(
         lines.extend(tally.closing_line(&writer, &raw_path));
         lines
     };
-    ctx.pool
-        .run(description, walk)
+    fairness::run(slots, &ctx.pool, description, walk)
         .await
         .unwrap_or_else(|e| vec![writer.error(&e.to_string())])
 }
@@ -1067,6 +1113,7 @@ const MULTISCAN_BATCH: usize = 32;
 /// batches finish.
 async fn multiscan(
     ctx: &Arc<Shared>,
+    slots: &Arc<tokio::sync::Semaphore>,
     dir: PathBuf,
     raw_dir: Vec<u8>,
     writer: ReplyWriter,
@@ -1091,7 +1138,7 @@ async fn multiscan(
     loop {
         while in_flight.len() < in_flight_max {
             let Some(batch) = batches.next() else { break };
-            let (ctx, peer) = (ctx.clone(), peer.to_string());
+            let (ctx, peer, slots) = (ctx.clone(), peer.to_string(), slots.clone());
             in_flight.spawn(async move {
                 let description = format!(
                     "MULTISCANFILE {} (+{} more)",
@@ -1104,7 +1151,7 @@ async fn multiscan(
                         .map(|file| scan_one_file(s, file, Mode::FirstMatch, &writer, &peer))
                         .collect::<Vec<_>>()
                 };
-                ctx.pool.run(description, scan_batch).await
+                fairness::run(&slots, &ctx.pool, description, scan_batch).await
             });
         }
         let Some(done) = in_flight.join_next().await else {

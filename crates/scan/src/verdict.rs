@@ -2,19 +2,21 @@
 
 use std::fmt;
 
-/// Which archive-unpacking limit stopped a scan.
+/// Which limit stopped a scan (clamd's limit of the same name in the detection name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// Archives nested deeper than `max_recursion`.
     Recursion,
     /// More archive members than `max_files` in one scanned object.
     Files,
-    /// More unpacked bytes than `max_scan_size` in one scanned object.
+    /// An object, or what is unpacked from it, larger than `max_scan_size`.
     ScanSize,
-    /// One member larger than `max_file_size` once unpacked.
+    /// A file, or one member once unpacked, larger than `max_file_size`.
     FileSize,
     /// A member that unpacks to more than `max_compression_ratio` times its packed size.
     CompressionRatio,
+    /// The object took longer than `scan_timeout` to scan.
+    ScanTime,
 }
 
 impl Limit {
@@ -27,6 +29,7 @@ impl Limit {
             Limit::ScanSize => "Heuristics.Limits.Exceeded.MaxScanSize",
             Limit::FileSize => "Heuristics.Limits.Exceeded.MaxFileSize",
             Limit::CompressionRatio => "Heuristics.Limits.Exceeded.MaxCompressionRatio",
+            Limit::ScanTime => "Heuristics.Limits.Exceeded.MaxScanTime",
         }
     }
 }
@@ -36,11 +39,12 @@ impl fmt::Display for Limit {
         f.write_str(match self {
             Limit::Recursion => "archive nesting deeper than the recursion limit",
             Limit::Files => "more archive members than the file-count limit",
-            Limit::ScanSize => "more unpacked data than the scan-size limit",
-            Limit::FileSize => "an archive member larger than the file-size limit",
+            Limit::ScanSize => "more data than the scan-size limit",
+            Limit::FileSize => "a file or archive member larger than the file-size limit",
             Limit::CompressionRatio => {
                 "an archive member above the compression-ratio limit (zip bomb)"
             }
+            Limit::ScanTime => "a scan longer than the scan-time limit",
         })
     }
 }

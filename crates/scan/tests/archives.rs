@@ -8,7 +8,13 @@ use std::io::Write;
 use common::{EICAR, Vigil, exchange_unix, instream_body, tar_gz_bytes, zip_bytes};
 use scan::{Engine, Limit, Limits, RuleSources, Verdict};
 
+/// An engine reporting limits as detections (`--alert-exceeds-max`), so that each test
+/// sees which limit stopped the scan.
 fn engine(limits: Limits) -> Engine {
+    let limits = Limits {
+        alert_exceeds_max: true,
+        ..limits
+    };
     Engine::new(
         RuleSources {
             dir: None,

@@ -50,6 +50,45 @@ pub struct ServeArgs {
     /// Directory of extra YARA rules and `.hdb`/`.hsb` hash lists for the embedded scanner.
     #[arg(long, env = "VIGIL_SCANNER_RULES_DIR")]
     pub scanner_rules_dir: Option<PathBuf>,
+    /// Scanning threads of the embedded scanner (the number of cores).
+    #[arg(long, env = "VIGIL_SCANNER_THREADS")]
+    pub scanner_threads: Option<usize>,
+    /// Scan jobs one scanner client may have queued or running (twice the threads).
+    #[arg(long, env = "VIGIL_SCANNER_MAX_CLIENT_JOBS")]
+    pub scanner_max_client_jobs: Option<usize>,
+    /// Seconds a scanner connection may stay silent mid-command (120).
+    #[arg(long, env = "VIGIL_SCANNER_READ_TIMEOUT")]
+    pub scanner_read_timeout: Option<u64>,
+    /// Largest INSTREAM body (100M; K/M/G suffixes).
+    #[arg(long, env = "VIGIL_SCANNER_STREAM_MAX_LENGTH")]
+    pub scanner_stream_max_length: Option<String>,
+    /// Largest file scanned and archive member unpacked (100M).
+    #[arg(long, env = "VIGIL_SCANNER_MAX_FILE_SIZE")]
+    pub scanner_max_file_size: Option<String>,
+    /// Largest object scanned and most bytes unpacked from one (400M).
+    #[arg(long, env = "VIGIL_SCANNER_MAX_SCAN_SIZE")]
+    pub scanner_max_scan_size: Option<String>,
+    /// Archive members unpacked per scanned object (10000).
+    #[arg(long, env = "VIGIL_SCANNER_MAX_FILES")]
+    pub scanner_max_files: Option<u32>,
+    /// Deepest archive nesting unpacked (8).
+    #[arg(long, env = "VIGIL_SCANNER_MAX_RECURSION")]
+    pub scanner_max_recursion: Option<u32>,
+    /// Seconds one object may be scanned (120).
+    #[arg(long, env = "VIGIL_SCANNER_SCAN_TIMEOUT")]
+    pub scanner_scan_timeout: Option<u64>,
+    /// `true`: objects skipped at a limit are `Heuristics.Limits.Exceeded.*` detections
+    /// instead of clean (false).
+    #[arg(long, env = "VIGIL_SCANNER_ALERT_EXCEEDS_MAX")]
+    pub scanner_alert_exceeds_max: Option<bool>,
+    /// `process`: scans run in supervised worker processes, so an engine crash loses only
+    /// the scans in progress; `thread`: on the server's own threads (process).
+    #[arg(long, env = "VIGIL_SCANNER_ISOLATION")]
+    pub scanner_isolation: Option<String>,
+    /// Test-only: scan workers abort on a marker file (proves isolation).
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    pub scanner_test_faults: bool,
     /// Milliseconds between health checks of each scan server a pool names (10000).
     #[arg(long, env = "VIGIL_VSCAN_CHECK_INTERVAL_MS")]
     pub vscan_check_interval_ms: Option<u64>,
@@ -147,11 +186,72 @@ impl ServeArgs {
             .or(file.scanner_socket)
             .unwrap_or_else(|| data_dir.join("scanner.sock").display().to_string());
         let off = |v: &str| v.eq_ignore_ascii_case("off");
+        let size = |name: &str, value: Option<String>| -> anyhow::Result<Option<u64>> {
+            value
+                .map(|v| scan::engine::parse_size(&v).map_err(|e| anyhow::anyhow!("{name}: {e}")))
+                .transpose()
+        };
+        let defaults = scan::ScannerArgs::default();
+        let limits = scan::Limits {
+            max_file_size: size(
+                "scanner_max_file_size",
+                self.scanner_max_file_size.or(file.scanner_max_file_size),
+            )?
+            .unwrap_or(defaults.limits.max_file_size),
+            max_scan_size: size(
+                "scanner_max_scan_size",
+                self.scanner_max_scan_size.or(file.scanner_max_scan_size),
+            )?
+            .unwrap_or(defaults.limits.max_scan_size),
+            max_files: self
+                .scanner_max_files
+                .or(file.scanner_max_files)
+                .unwrap_or(defaults.limits.max_files),
+            max_recursion: self
+                .scanner_max_recursion
+                .or(file.scanner_max_recursion)
+                .unwrap_or(defaults.limits.max_recursion),
+            scan_timeout: self
+                .scanner_scan_timeout
+                .or(file.scanner_scan_timeout)
+                .unwrap_or(defaults.limits.scan_timeout),
+            alert_exceeds_max: self
+                .scanner_alert_exceeds_max
+                .or(file.scanner_alert_exceeds_max)
+                .unwrap_or(defaults.limits.alert_exceeds_max),
+            ..defaults.limits.clone()
+        };
+        let stream_max_length = size(
+            "scanner_stream_max_length",
+            self.scanner_stream_max_length
+                .or(file.scanner_stream_max_length),
+        )?
+        .unwrap_or(defaults.stream_max_length);
+        let isolation = match self.scanner_isolation.or(file.scanner_isolation) {
+            None => scan::worker::Isolation::Process,
+            Some(text) => <scan::worker::Isolation as clap::ValueEnum>::from_str(&text, true)
+                .map_err(|_| {
+                    anyhow::anyhow!("scanner_isolation {text:?} is not process or thread")
+                })?,
+        };
         let scanner =
             (!(off(&scanner_listen) && off(&scanner_socket))).then(|| scan::ScannerArgs {
                 listen: scanner_listen,
                 socket: scanner_socket,
                 rules_dir: self.scanner_rules_dir.or(file.scanner_rules_dir),
+                scan_threads: self.scanner_threads.or(file.scanner_threads),
+                max_client_jobs: self
+                    .scanner_max_client_jobs
+                    .or(file.scanner_max_client_jobs)
+                    .unwrap_or(defaults.max_client_jobs),
+                read_timeout: self
+                    .scanner_read_timeout
+                    .or(file.scanner_read_timeout)
+                    .unwrap_or(defaults.read_timeout),
+                stream_max_length,
+                limits,
+                isolation,
+                test_faults: self.scanner_test_faults,
                 ..scan::ScannerArgs::default()
             });
         let check_ms = self

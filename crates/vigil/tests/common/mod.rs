@@ -26,13 +26,19 @@ impl Server {
 
     pub fn start_with(data_dir: &Path, https: bool, extra: &[&str]) -> Server {
         let scheme = if https { "https" } else { "http" };
+        // A test that picks the scanner's TCP address itself passes --scanner-listen.
+        let scanner_listen: &[&str] = if extra.contains(&"--scanner-listen") {
+            &[]
+        } else {
+            &["--scanner-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("{scheme}://127.0.0.1:0"))
-            .args(["--scanner-listen", "127.0.0.1:0"])
+            .args(scanner_listen)
             .args(extra)
             .env("VIGIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("VIGIL_LOG", "warn")
@@ -162,6 +168,15 @@ impl Server {
 
     pub fn data(&self) -> &Path {
         &self.data_dir
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running (not exited, not killed by a signal).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
