@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod files;
+pub mod lenient_http;
 pub mod mav_service;
 pub mod namespace;
 pub mod ondemand;

@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::config::{Config, Listen, stable_uuid};
+use crate::lenient_http::LenientAcceptor;
 use crate::state::{CLUSTER_KIND, State};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -74,6 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .parse()
                 .with_context(|| format!("--listen address {addr:?}"))?;
             axum_server::bind(addr)
+                .map(LenientAcceptor)
                 .handle(handle)
                 .serve(service)
                 .await?;
@@ -93,6 +95,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     )
                 })?;
             axum_server::bind_rustls(addr, tls)
+                .map(LenientAcceptor)
                 .handle(handle)
                 .serve(service)
                 .await?;
