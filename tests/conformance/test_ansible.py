@@ -312,7 +312,7 @@ def test_user(ansible, raw, server):
     name = unique("ansuser")
     password = "Ansible-Pass-1"
     args = {"name": name, "role_name": "readonly", "set_password": password,
-            "applications": [
+            "application_dicts": [
                 {"application": "http", "authentication_methods": ["password"]},
                 {"application": "ontapi", "authentication_methods": ["password"]},
             ]}
@@ -326,7 +326,7 @@ def test_user(ansible, raw, server):
     # re-run: the same password is refused as reused, which the module reads as no change
     assert ansible.run("na_ontap_user", args)["changed"] is False
     # modify: role and applications, then the password
-    args.update(role_name="admin", applications=[
+    args.update(role_name="admin", application_dicts=[
         {"application": "http", "authentication_methods": ["password"]}])
     assert ansible.run("na_ontap_user", args, check=True)["changed"] is True
     assert account(raw, name)["role"]["name"] == "readonly"
@@ -345,7 +345,7 @@ def test_user(ansible, raw, server):
     assert not can_log_in(server, name, "Ansible-Pass-2")
     assert ansible.run("na_ontap_user", dict(args, lock_user=False))["changed"] is True
     assert account(raw, name)["locked"] is False
-    gone = {"name": name, "state": "absent", "applications": args["applications"]}
+    gone = {"name": name, "state": "absent", "application_dicts": args["application_dicts"]}
     assert ansible.run("na_ontap_user", gone, check=True)["changed"] is True
     assert account(raw, name) is not None
     assert ansible.run("na_ontap_user", gone)["changed"] is True
@@ -357,13 +357,13 @@ def test_user_of_an_svm(ansible, raw, server, vscan_svm):
     name = unique("ansvs")
     args = {"name": name, "vserver": vscan_svm["name"], "role_name": "vsadmin",
             "set_password": "Ansible-Vs-1",
-            "applications": [{"application": "http", "authentication_methods": ["password"]}]}
+            "application_dicts": [{"application": "http", "authentication_methods": ["password"]}]}
     assert ansible.run("na_ontap_user", args)["changed"] is True
     rec = account(raw, name)
     assert rec["owner"]["name"] == vscan_svm["name"] and rec["scope"] == "svm"
     assert ansible.run("na_ontap_user", args)["changed"] is False
     gone = {"name": name, "vserver": vscan_svm["name"], "state": "absent",
-            "applications": args["applications"]}
+            "application_dicts": args["application_dicts"]}
     assert ansible.run("na_ontap_user", gone)["changed"] is True
     assert account(raw, name) is None
 

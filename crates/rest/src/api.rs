@@ -400,7 +400,13 @@ impl Api {
 
     fn reply(&self, req: &Request, status: StatusCode, mut body: Value) -> Response {
         if req.json_only {
+            // A job reference keeps its link even then: clients (Ansible's restit)
+            // follow `job._links.self.href` to wait for the job.
+            let job_links = body.get("job").and_then(|j| j.get("_links")).cloned();
             strip_links(&mut body, true);
+            if let (Some(links), Some(Value::Object(job))) = (job_links, body.get_mut("job")) {
+                job.insert("_links".into(), links);
+            }
         }
         json_response_as(status, &body, content_type(req.json_only))
     }
@@ -662,9 +668,11 @@ impl Api {
     ) -> ApiResult<Response> {
         let def = route.resource.def();
         for (name, _) in &req.query {
+            // `max_records` means nothing for one record; readers that page every
+            // query (na_ontap_rest_info) send it to instance paths too.
             if !matches!(
                 name.as_str(),
-                "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty"
+                "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty" | "max_records"
             ) {
                 return Err(ApiError::unexpected_argument(name));
             }
