@@ -211,11 +211,7 @@ pub fn storage(root: &Path) -> Value {
         ),
         Err(_) => (0, 0),
     };
-    let percent = if limit == 0 {
-        0
-    } else {
-        used.saturating_mul(100) / limit
-    };
+    let percent = used.saturating_mul(100).checked_div(limit).unwrap_or(0);
     json!({
         "allocated": used,
         "used": used,
