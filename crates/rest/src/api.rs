@@ -358,7 +358,22 @@ impl Api {
         if !supported {
             return Err(method_not_allowed(&req, &allow));
         }
-        authorize(&ctx.principal, def, method, &keys)?;
+        if let Err(e) = authorize(&ctx.principal, def, method, &keys) {
+            if !own_account_patch(&ctx.principal, def, method, &keys, route.kind) {
+                return Err(e);
+            }
+            // Only what a user may change on its own account (its password).
+            let body = def
+                .schema
+                .expand_dotted(self.body(&req)?, WriteOp::Modify)?;
+            let own = body.as_object().is_some_and(|m| {
+                m.keys()
+                    .all(|k| k == "_links" || def.self_patch.contains(&k.as_str()))
+            });
+            if !own {
+                return Err(e);
+            }
+        }
         if method == Method::Get
             && !req.body.is_empty()
             && req.body.iter().any(|b| !b.is_ascii_whitespace())
@@ -385,7 +400,13 @@ impl Api {
 
     fn reply(&self, req: &Request, status: StatusCode, mut body: Value) -> Response {
         if req.json_only {
+            // A job reference keeps its link even then: clients (Ansible's restit)
+            // follow `job._links.self.href` to wait for the job.
+            let job_links = body.get("job").and_then(|j| j.get("_links")).cloned();
             strip_links(&mut body, true);
+            if let (Some(links), Some(Value::Object(job))) = (job_links, body.get_mut("job")) {
+                job.insert("_links".into(), links);
+            }
         }
         json_response_as(status, &body, content_type(req.json_only))
     }
@@ -635,14 +656,7 @@ impl Api {
         if records.len() == 1 {
             return Ok(records.swap_remove(0));
         }
-        if let Some(e) = route.resource.missing(keys, method) {
-            return Err(e);
-        }
-        let target = key_paths(route)
-            .last()
-            .cloned()
-            .unwrap_or_else(|| "uuid".to_string());
-        Err(ApiError::not_found(&target))
+        Err(instance_missing(route, keys, method))
     }
 
     async fn get_instance(
@@ -654,9 +668,11 @@ impl Api {
     ) -> ApiResult<Response> {
         let def = route.resource.def();
         for (name, _) in &req.query {
+            // `max_records` means nothing for one record; readers that page every
+            // query (na_ontap_rest_info) send it to instance paths too.
             if !matches!(
                 name.as_str(),
-                "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty"
+                "fields" | "return_timeout" | "ignore_unknown_fields" | "pretty" | "max_records"
             ) {
                 return Err(ApiError::unexpected_argument(name));
             }
@@ -719,7 +735,7 @@ impl Api {
         let (_, params) = self.parse_query(req, route, Method::Post, false)?;
         let timeout = parse_timeout(req, 0)?;
         let return_records = parse_bool_param(req, "return_records", false)?;
-        let mut body = self.body(req)?;
+        let mut body = def.schema.expand_dotted(self.body(req)?, WriteOp::Create)?;
         def.schema.validate_body(&body, WriteOp::Create)?;
         scope_body_to_svm(&ctx.principal, def, &mut body)?;
         let Created { record, work } = route.resource.create(ctx, keys, body, &params).await?;
@@ -799,10 +815,16 @@ impl Api {
         method: Method,
     ) -> ApiResult<Response> {
         let def = route.resource.def();
-        let (_, params) = self.parse_query(req, route, method, false)?;
+        // Query terms on an instance URL (`PATCH …/{uuid}?svm.name=vs1`) restate what
+        // the instance is: a condition it must meet, or it is not the one meant.
+        let (conditions, params) = self.parse_query(req, route, method, true)?;
         let timeout = parse_timeout(req, 0)?;
         let body = self.body(req)?;
-        let record = self.find(ctx, route, keys, method).await?;
+        let record = self.find_record(ctx, route, keys, method).await?;
+        if !conditions.iter().all(|f| f.matches(&record)) {
+            return Err(instance_missing(route, keys, method));
+        }
+        let record = with_links(route, &record);
         let work = self
             .apply(ctx, route, &record, body, &params, method)
             .await?;
@@ -832,6 +854,7 @@ impl Api {
         let def = route.resource.def();
         match method {
             Method::Patch => {
+                let body = def.schema.expand_dotted(body, WriteOp::Modify)?;
                 def.schema.validate_body(&body, WriteOp::Modify)?;
                 let empty = body
                     .as_object()
@@ -1021,6 +1044,19 @@ impl Api {
             "security": [{"basic_auth": []}]
         })
     }
+}
+
+/// The answer for an instance path that names nothing the caller may see (or, with
+/// query terms, nothing that meets them): the resource's own code, else 404 / 4.
+fn instance_missing(route: &Route, keys: &Keys, method: Method) -> ApiError {
+    if let Some(e) = route.resource.missing(keys, method) {
+        return e;
+    }
+    let target = key_paths(route)
+        .last()
+        .cloned()
+        .unwrap_or_else(|| "uuid".to_string());
+    ApiError::not_found(&target)
 }
 
 fn content_type(json_only: bool) -> &'static str {
@@ -1324,6 +1360,21 @@ fn split_path(path: &str) -> ApiResult<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// A PATCH of the caller's own account (an instance whose `name` key is the caller's
+/// name) on a resource that lets users change some of their own members.
+fn own_account_patch(
+    principal: &Principal,
+    def: &crate::resource::ResourceDef,
+    method: Method,
+    keys: &Keys,
+    kind: Kind,
+) -> bool {
+    method == Method::Patch
+        && kind == Kind::Instance
+        && !def.self_patch.is_empty()
+        && keys.get("name") == Some(&principal.name)
 }
 
 fn authorize(

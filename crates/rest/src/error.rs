@@ -159,6 +159,9 @@ error_codes! {
     AccountOwnerNotFound = 5636169, BAD_REQUEST;
     AccountSelfDelete = 5636198, BAD_REQUEST;
     AccountPasswordTooShort = 7077906, BAD_REQUEST;
+    /// The new password equals the current one (code chosen in the password-policy
+    /// family: ONTAP's REST code is undocumented; docs/rest.md).
+    AccountPasswordReused = 7077918, BAD_REQUEST;
 
     // S3 audit (/api/protocols/audit/.../object-store). ONTAP documents no HTTP status
     // for these: lookups that find nothing are 404, a second configuration 409, a

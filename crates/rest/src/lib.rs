@@ -3,6 +3,7 @@
 //! jobs, RBAC and OpenAPI come from here.
 
 pub mod api;
+pub mod dotted;
 pub mod duration;
 pub mod error;
 pub mod fields;

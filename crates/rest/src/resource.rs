@@ -83,6 +83,9 @@ pub struct ResourceDef {
     pub params: &'static [(Method, &'static str)],
     /// A PATCH may carry an empty body when one of these parameters is given.
     pub patch_actions: &'static [&'static str],
+    /// Members any caller may PATCH on its own account (the instance whose `name` key
+    /// is its login name), whatever its role: a user changes its own password.
+    pub self_patch: &'static [&'static str],
     /// `order_by` applied when the request gives none, for collections without a
     /// unique key (events); paging then continues by offset.
     pub default_order: Option<&'static str>,
@@ -102,6 +105,7 @@ impl ResourceDef {
             vsadmin: VsadminAccess::None,
             params: &[],
             patch_actions: &[],
+            self_patch: &[],
             default_order: None,
         }
     }

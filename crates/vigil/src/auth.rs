@@ -33,6 +33,22 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
+/// Whether `password` is the one `hash` was made from. Argon2 costs tens of
+/// milliseconds of CPU by design, so it runs off the async workers.
+pub async fn verify_password(hash: &str, password: &str) -> bool {
+    let hash = hash.to_string();
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
 pub fn find_account(store: &Store, name: &str) -> Option<Arc<Value>> {
     store
         .list(ACCOUNT_KIND)
@@ -90,7 +106,12 @@ impl Authenticator for Accounts {
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
         let account = find_account(&self.store, name)?;
-        if account["locked"] == true {
+        // An account without the `http` application (only `ontapi` or `ssh`) has no
+        // access to this API, as on ONTAP.
+        let http = account["applications"]
+            .as_array()
+            .is_none_or(|apps| apps.iter().any(|a| a["application"] == "http"));
+        if account["locked"] == true || !http {
             return None;
         }
         let stored = account["password_hash"].as_str()?.to_string();
@@ -101,18 +122,7 @@ impl Authenticator for Accounts {
                 .is_some_and(|(hash, d)| *hash == stored && *d == digest)
         };
         if !cached {
-            let password = password.to_string();
-            let hash = stored.clone();
-            let ok = tokio::task::spawn_blocking(move || {
-                PasswordHash::new(&hash).is_ok_and(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-            })
-            .await
-            .unwrap_or(false);
-            if !ok {
+            if !verify_password(&stored, password).await {
                 return None;
             }
             self.verified

@@ -1,6 +1,6 @@
 //! The Vigil server, top-down (docs/architecture.md):
 //! - the binary: [`server`] (startup), [`config`];
-//! - front doors: [`http`] (the listener's route table), [`api`] (ONTAP REST
+//! - front doors: [`http`] (the listener's route table and lenient request lines), [`api`] (ONTAP REST
 //!   resources), [`mav_service`] (the RMM reporting service);
 //! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
 //!   and running-run registry), [`ondemand`] (runs and schedules, its first caller),

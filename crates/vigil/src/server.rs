@@ -12,6 +12,7 @@ use store::Store;
 
 use crate::api;
 use crate::config::{Config, Listen, stable_uuid};
+use crate::http::lenient::LenientAcceptor;
 use crate::state::{CLUSTER_KIND, State};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -64,6 +65,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .parse()
                 .with_context(|| format!("--listen address {addr:?}"))?;
             axum_server::bind(addr)
+                .map(LenientAcceptor)
                 .handle(handle)
                 .serve(service)
                 .await?;
@@ -83,6 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     )
                 })?;
             axum_server::bind_rustls(addr, tls)
+                .map(LenientAcceptor)
                 .handle(handle)
                 .serve(service)
                 .await?;

@@ -1,7 +1,9 @@
 //! `/api/security/accounts`: login accounts and their roles.
 //!
-//! Vigil serves the `http` application with password authentication. Account names are
-//! unique across owners so that HTTP Basic's user name identifies one account.
+//! Vigil serves the `http` application with password authentication. `ontapi` and
+//! `ssh` entries are accepted, stored and listed (automation creates accounts with
+//! them), but Vigil serves neither. Account names are unique across owners so that
+//! HTTP Basic's user name identifies one account.
 
 use std::sync::Arc;
 
@@ -13,10 +15,12 @@ use rest::{
 };
 use serde_json::{Value, json};
 
-use crate::auth::{ACCOUNT_KIND as KIND, hash_password};
+use crate::auth::{ACCOUNT_KIND as KIND, hash_password, verify_password};
 use crate::state::State;
 
 const MIN_PASSWORD: usize = 8;
+/// `http` is served; `ontapi` and `ssh` are only recorded.
+const APPLICATIONS: &[&str] = &["http", "ontapi", "ssh"];
 
 pub struct AccountsResource {
     state: Arc<State>,
@@ -48,10 +52,12 @@ fn check_applications(apps: &Value) -> ApiResult<Value> {
             .get("application")
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::required("applications.application"))?;
-        if name != "http" {
+        if !APPLICATIONS.contains(&name) {
             return Err(ApiError::new(
                 Code::InvalidFieldValue,
-                format!("Application \"{name}\" is not served by Vigil; use \"http\"."),
+                format!(
+                    "Application \"{name}\" is not accepted by Vigil; use \"http\", \"ontapi\" or \"ssh\"."
+                ),
             )
             .with_target("applications.application"));
         }
@@ -65,7 +71,17 @@ fn check_applications(apps: &Value) -> ApiResult<Value> {
                 &methods.to_string(),
             ));
         }
-        out.push(json!({"application": "http", "authentication_methods": ["password"], "second_authentication_method": "none"}));
+        let second = app
+            .get("second_authentication_method")
+            .cloned()
+            .unwrap_or(json!("none"));
+        if second != "none" {
+            return Err(ApiError::invalid_value(
+                "applications.second_authentication_method",
+                &second.to_string(),
+            ));
+        }
+        out.push(json!({"application": name, "authentication_methods": ["password"], "second_authentication_method": "none"}));
     }
     Ok(Value::Array(out))
 }
@@ -101,6 +117,7 @@ impl AccountsResource {
         def.post = true;
         def.patch = true;
         def.delete = true;
+        def.self_patch = &["password"];
         AccountsResource {
             state: Arc::clone(state),
             def,
@@ -272,6 +289,22 @@ impl Resource for AccountsResource {
         let new_hash = match body.get("password").and_then(Value::as_str) {
             Some(p) => {
                 check_password(p)?;
+                let current = self
+                    .state
+                    .store
+                    .get(KIND, &id)
+                    .and_then(|a| a["password_hash"].as_str().map(str::to_string));
+                if let Some(current) = current
+                    && verify_password(&current, p).await
+                {
+                    // ONTAP refuses a password equal to a recent one; automation
+                    // (na_ontap_user) reads this refusal as "nothing to change".
+                    return Err(ApiError::new(
+                        Code::AccountPasswordReused,
+                        "New password must be different than the old password.",
+                    )
+                    .with_target("password"));
+                }
                 Some(hash(p)?)
             }
             None => None,

@@ -7,6 +7,7 @@ pub mod mav_keys;
 pub mod nodes;
 pub mod s3_audit;
 pub mod schedules;
+pub mod svm_fields;
 pub mod svms;
 pub mod vscan;
 

@@ -115,7 +115,7 @@ fn duplicate(name: &str) -> ApiError {
 
 impl Svms {
     pub fn new(state: &Arc<State>) -> Svms {
-        let mut def = ResourceDef::new(Schema::new(vec![
+        let mut fields = vec![
             string("uuid").read_only().identity(),
             string("name").read_write().identity(),
             // ONTAP creates SVMs running; `state` changes by PATCH only (the client never
@@ -137,7 +137,9 @@ impl Svms {
             integer("mav_device_id").read_only().expensive().doc(
                 "Vigil extension: the SVM's device id in the managed-antivirus reporting service.",
             ),
-        ]));
+        ];
+        fields.extend(super::svm_fields::schema());
+        let mut def = ResourceDef::new(Schema::new(fields));
         def.collection = Some("/api/svm/svms");
         def.instance = Some("/api/svm/svms/{uuid}");
         def.post = true;
@@ -190,6 +192,24 @@ impl Resource for Svms {
         let snapmirror = hints
             .wants("snapmirror")
             .then(|| Arc::new(json!({"is_protected": false, "protected_volumes_count": 0})));
+        let neutral = super::svm_fields::neutral();
+        let storage = if hints.wants("storage") {
+            let roots: Vec<String> = svms
+                .iter()
+                .map(|(doc, _)| doc["root_path"].as_str().unwrap_or_default().to_string())
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                roots
+                    .iter()
+                    .map(|r| super::svm_fields::storage(Path::new(r)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("measuring SVM storage: {e}")))?
+        } else {
+            Vec::new()
+        };
+        let mut storage = storage.into_iter();
         Ok(svms
             .into_iter()
             .map(|(doc, device_id)| {
@@ -199,6 +219,10 @@ impl Resource for Svms {
                 }
                 if let Some(id) = device_id {
                     record = record.with("mav_device_id", json!(id));
+                }
+                record = super::svm_fields::overlay(record, &neutral, |m| hints.wants(m));
+                if let Some(storage) = storage.next() {
+                    record = record.with("storage", storage);
                 }
                 record
             })

@@ -5,10 +5,14 @@
 //! | RMM managed-antivirus reporting | `GET /api?service=…` (and `/api/`) | [`rmm`] |
 //! | ONTAP REST | everything else (ONTAP's own 404 for unknown paths) | [`ontap`] |
 //!
+//! Before any of them, [`lenient`] mends HTTP/1 request lines that curl and some
+//! libraries send with raw `<`, `>`, `"` or spaces in the query, which hyper refuses.
+//!
 //! The RMM service shares ONTAP's `/api` path, told apart by its `service` query term;
 //! a GET of `/api` without one is ONTAP's. New doors (the S3 endpoint's listener, the
 //! console, metrics) add their routes here beside these.
 
+pub mod lenient;
 mod ontap;
 mod rmm;
 
