@@ -18,7 +18,6 @@ use arc_swap::ArcSwap;
 use crate::filemap::{GuardedMap, read_all_at};
 use crate::ruleset::{RuleSources, RulesError, Ruleset};
 use crate::verdict::{Limit, Verdict};
-use crate::worker::Worker;
 
 /// What one top-level object (a file, a descriptor, a stream) may cost, clamd's limits.
 /// Every way a file reaches the engine goes through [`Scanning`], which applies them.
@@ -99,6 +98,12 @@ pub enum Mode {
     AllMatches,
 }
 
+/// Somewhere else to scan a descriptor (a supervised worker process), so that a crash
+/// in the engine takes only that place down. The engine keeps the cheap checks.
+pub trait Isolation: Send {
+    fn scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> Verdict;
+}
+
 /// Per-thread scanning state, bound to one rule set.
 pub struct Scanning<'r> {
     ruleset: &'r Ruleset,
@@ -106,7 +111,7 @@ pub struct Scanning<'r> {
     limits: Limits,
     read_buf: Vec<u8>,
     /// With process isolation, the worker process every scan is handed to.
-    worker: Option<Worker>,
+    worker: Option<Box<dyn Isolation>>,
 }
 
 /// Progress of one top-level scan across its archive members.
@@ -199,8 +204,8 @@ impl<'r> Scanning<'r> {
         }
     }
 
-    /// Hands every scan to `worker` from now on (see [`crate::worker`]).
-    pub fn isolate(&mut self, worker: Worker) {
+    /// Hands every scan to `worker` from now on (the worker processes of `worker.rs`).
+    pub fn isolate(&mut self, worker: Box<dyn Isolation>) {
         self.worker = Some(worker);
     }
 

@@ -151,7 +151,7 @@ fn worker(
         let mut scanning = Scanning::new(&ruleset, engine.limits().clone());
         // A new worker process for new rules: it loads them itself when it starts.
         if let Some(spec) = workers {
-            scanning.isolate(Worker::new(spec.clone()));
+            scanning.isolate(Box::new(Worker::new(spec.clone())));
         }
         loop {
             let queued = match pending.take() {

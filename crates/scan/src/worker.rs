@@ -114,6 +114,12 @@ pub struct Worker {
     reply: Vec<u8>,
 }
 
+impl crate::engine::Isolation for Worker {
+    fn scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> Verdict {
+        Worker::scan(self, fd, mode)
+    }
+}
+
 impl Worker {
     pub fn new(spec: WorkerSpec) -> Worker {
         Worker {
