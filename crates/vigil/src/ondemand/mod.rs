@@ -23,7 +23,7 @@ use vscan::config::{policy_scope, strings};
 use vscan::scope::PathStyle;
 
 use crate::namespace::Symlinks;
-use crate::scanning::records::{self, ErrorKind, RunError, RunStart, Tally, WalkCounts};
+use crate::scanning::records::{self, ErrorKind, RunError, RunStart, Tally};
 use crate::scanning::running::Ticket;
 use crate::scanning::{self, Job, Outcome, Remediation, ScanService, report};
 use crate::state::State;
@@ -195,14 +195,15 @@ pub async fn run(
     let walked = scan_all(&state.scanning, &walk, &job, &mut tally).await;
 
     let ended = Utc::now();
-    tally.errors.extend(walked.errors.iter().cloned());
-    let counts = WalkCounts {
-        folders: walked.folders,
-        skipped: walked.skipped,
-        unchanged: incremental.then_some(walked.unchanged),
-        cached: walked.cached,
-    };
-    records::finish_run(&mut record, &mut tally, &counts, ticket.canceled(), ended);
+    tally.errors.extend(walked.errors);
+    records::finish_run(
+        &mut record,
+        &mut tally,
+        &walked.counts,
+        incremental,
+        ticket.canceled(),
+        ended,
+    );
     match report::write(&ns, &svm, &policy, &record, &tally, ended) {
         Ok(path) => record["report"] = json!(path),
         Err(e) => record["report_error"] = json!(e),

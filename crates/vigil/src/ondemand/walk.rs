@@ -21,7 +21,7 @@ use scan::dispatch::{Opened, View};
 use tokio::sync::mpsc;
 use vscan::scope::{FileAccess, Scope};
 
-use crate::scanning::records::{ErrorKind, RunError};
+use crate::scanning::records::{ErrorKind, RunError, WalkCounts};
 use crate::scanning::{Admission, ScanService};
 
 /// Files per batch sent to the dispatcher.
@@ -67,25 +67,20 @@ impl Queue {
     }
 }
 
-/// What the walk counted by itself.
+/// What the walk counted by itself, and what kept it from files.
 #[derive(Debug, Default)]
 pub struct Walked {
-    pub folders: u64,
-    /// Files outside the policy's scope.
-    pub skipped: u64,
-    /// Files left out of an incremental run because they did not change.
-    pub unchanged: u64,
-    /// Files the scan cache knew clean.
-    pub cached: u64,
+    pub counts: WalkCounts,
     pub errors: Vec<RunError>,
 }
 
 impl Walked {
     fn add(&mut self, other: Walked) {
-        self.folders += other.folders;
-        self.skipped += other.skipped;
-        self.unchanged += other.unchanged;
-        self.cached += other.cached;
+        let (c, o) = (&mut self.counts, other.counts);
+        c.folders += o.folders;
+        c.skipped += o.skipped;
+        c.unchanged += o.unchanged;
+        c.cached += o.cached;
         self.errors.extend(other.errors);
     }
 }
@@ -191,7 +186,7 @@ impl Walk {
             Ok(d) => d,
             Err(e) => return error(walked, shown_dir, &std::io::Error::from(e)),
         };
-        walked.folders += 1;
+        walked.counts.folders += 1;
         // The servers and cache generation are taken once per directory, so a change of
         // servers is seen within one directory's time.
         let view = self.service.view(&self.svm);
@@ -297,15 +292,15 @@ impl Walk {
             .admit(view, &self.scope, &access, &id, self.changed_since)
         {
             Admission::Skip(_) => {
-                walked.skipped += 1;
+                walked.counts.skipped += 1;
                 return None;
             }
             Admission::Unchanged => {
-                walked.unchanged += 1;
+                walked.counts.unchanged += 1;
                 return None;
             }
             Admission::Cached => {
-                walked.cached += 1;
+                walked.counts.cached += 1;
                 return None;
             }
             Admission::Scan => {}

@@ -183,8 +183,8 @@ pub fn started_run(start: &RunStart<'_>) -> Value {
 pub struct WalkCounts {
     pub folders: u64,
     pub skipped: u64,
-    /// Incremental runs only.
-    pub unchanged: Option<u64>,
+    /// Left out because they did not change (shown for incremental runs only).
+    pub unchanged: u64,
     /// Answered by the scan cache without being opened.
     pub cached: u64,
 }
@@ -194,6 +194,7 @@ pub fn finish_run(
     record: &mut Value,
     tally: &mut Tally,
     walked: &WalkCounts,
+    incremental: bool,
     canceled: bool,
     ended: DateTime<Utc>,
 ) {
@@ -209,8 +210,8 @@ pub fn finish_run(
     record["end_time"] = json!(event_time(ended));
     record["files_from_cache"] = json!(walked.cached);
     record["files_skipped"] = json!(walked.skipped);
-    if let Some(unchanged) = walked.unchanged {
-        record["files_unchanged"] = json!(unchanged);
+    if incremental {
+        record["files_unchanged"] = json!(walked.unchanged);
     }
     record["folders_scanned"] = json!(walked.folders);
     tally.fill(record);
@@ -412,10 +413,10 @@ mod tests {
         let walked = WalkCounts {
             folders: 2,
             skipped: 3,
-            unchanged: None,
+            unchanged: 0,
             cached: 4,
         };
-        finish_run(&mut record, &mut tally, &walked, false, Utc::now());
+        finish_run(&mut record, &mut tally, &walked, false, false, Utc::now());
         assert_eq!(record["status"], "COMPLETED_WITH_ERRORS");
         assert_eq!(record["files_scanned"], 3 + 4);
         assert_eq!(
@@ -462,10 +463,10 @@ mod tests {
                 tally.add("/a/x".into(), Outcome::Failed("unreadable".into()));
             }
             let walked = WalkCounts {
-                unchanged: Some(7),
+                unchanged: 7,
                 ..Default::default()
             };
-            finish_run(&mut record, &mut tally, &walked, canceled, Utc::now());
+            finish_run(&mut record, &mut tally, &walked, true, canceled, Utc::now());
             assert_eq!(record["status"], want);
             assert_eq!(record["files_unchanged"], 7);
         }
