@@ -271,7 +271,12 @@ fn permission_denied() {
     std::fs::write(closed.join("inside.com"), EICAR).expect("write");
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).expect("chmod");
     let socket = dir.path().join("scanner.sock");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+    // `nobody` may not be able to reach the build's target directory (CI keeps it under
+    // /root, which is 0700), so the scanner runs from a copy in the world-readable tempdir.
+    let binary = dir.path().join("vigil");
+    std::fs::copy(env!("CARGO_BIN_EXE_vigil"), &binary).expect("copy the binary");
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut command = std::process::Command::new(&binary);
     command
         .args(["scanner", "--listen", "off", "--socket"])
         .arg(&socket)
