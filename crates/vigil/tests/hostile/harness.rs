@@ -142,7 +142,9 @@ impl Watch {
                     .build()
                     .expect("client");
                 let (user, password) = common::admin();
-                while !s.load(Ordering::Relaxed) {
+                // Probe first, then look at the flag: a case that finishes before the
+                // thread's first request still gets one answer checked.
+                loop {
                     let answer = client
                         .get(&url)
                         .basic_auth(user, Some(password))
@@ -155,6 +157,9 @@ impl Watch {
                             f.fetch_add(1, Ordering::Relaxed)
                         }
                     };
+                    if s.load(Ordering::Relaxed) {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             });
