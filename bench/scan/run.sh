@@ -71,28 +71,44 @@ printf 'tree: %s files, %.0f MiB, %s planted; %s threads\n' "$COUNT" "$(echo "$B
 # Warm the page cache so every tool reads from memory.
 find "$TREE" -type f -print0 | xargs -0 -P "$THREADS" -n 256 cat > /dev/null
 
-declare -A SECONDS_OF
-measure() { # name, found-count, command...
-  local name=$1; shift
-  local start end
+# CPU seconds (user + system) a server and its worker processes have used so far. On a
+# shared, loaded machine this moves much less than wall time does.
+server_cpu() { # pid
+  local ticks=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    # Fields 14-17: utime, stime, and the reaped children's cutime, cstime.
+    ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks / $(getconf CLK_TCK)" | bc -l
+}
+declare -A SECONDS_OF CPU_OF
+measure() { # name, server pid or "-" (the command's own CPU is counted then), command...
+  local name=$1 server=$2; shift 2
+  local start end cpu0
+  [ "$server" = - ] || cpu0=$(server_cpu "$server")
   start=$(date +%s.%N)
-  "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" || true
+  { TIMEFORMAT='%3U %3S'; time "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" || true; } 2> "$RUN/$name.time"
   end=$(date +%s.%N)
   SECONDS_OF[$name]=$(echo "$end - $start" | bc -l)
+  if [ "$server" = - ]; then
+    CPU_OF[$name]=$(awk '{print $1 + $2}' "$RUN/$name.time")
+  else
+    CPU_OF[$name]=$(echo "$(server_cpu "$server") - $cpu0" | bc -l)
+  fi
 }
 found_paths() { grep ' FOUND$' "$1" | sed -e 's/: [^:]* FOUND$//' -e "s|^$TREE/||" | sort -u; }
 
-measure cat bash -c "find '$TREE' -type f -print0 | xargs -0 -P $THREADS -n 256 cat > /dev/null"
-measure yr "$YR" scan --recursive --threads "$THREADS" --disable-console-logs "$RULES" "$TREE"
-measure vigil clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
-measure vigil_2 clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
-measure vigil_walk clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --no-summary "$TREE"
-measure clamd clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
-measure clamd_2 clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
+measure cat - bash -c "find '$TREE' -type f -print0 | xargs -0 -P $THREADS -n 256 cat > /dev/null"
+measure yr - "$YR" scan --recursive --threads "$THREADS" --disable-console-logs "$RULES" "$TREE"
+measure vigil "$VIGIL_PID" clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
+measure vigil_2 "$VIGIL_PID" clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --fdpass --no-summary "$TREE"
+measure vigil_walk "$VIGIL_PID" clamdscan --config-file="$RUN/clamdscan-vigil.conf" --multiscan --no-summary "$TREE"
+measure clamd "$CLAMD_PID" clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
+measure clamd_2 "$CLAMD_PID" clamdscan --config-file="$RUN/clamdscan-clamd.conf" --multiscan --fdpass --no-summary "$TREE"
 
 row() { # label, key, detections
   local s=${SECONDS_OF[$2]}
-  printf '%-44s %8.2f s %9.0f MB/s %9.0f files/s   %s\n' "$1" "$s" \
+  printf '%-44s %8.2f s %7.2f s CPU %9.0f MB/s %9.0f files/s   %s\n' "$1" "$s" "${CPU_OF[$2]}" \
     "$(echo "$BYTES / 1000000 / $s" | bc -l)" "$(echo "$COUNT / $s" | bc -l)" "$3"
 }
 yr_found=$(awk '{print $2}' "$RUN/yr.out" | sort -u | wc -l)
@@ -116,3 +132,8 @@ ratio "vigil server-side walk / yr (throughput)" vigil_walk yr
 ratio "vigil / clamd cold (throughput)" vigil clamd
 ratio "vigil / clamd warm cache (throughput)" vigil clamd_2
 ratio "vigil / parallel cat (throughput)" vigil cat
+cpu_ratio() { printf '%-44s %6.2fx\n' "$1" "$(echo "${CPU_OF[$2]} / ${CPU_OF[$3]}" | bc -l)"; }
+echo "CPU seconds (the server and its workers; yr and cat: the process itself):"
+cpu_ratio "vigil CPU / yr CPU" vigil yr
+cpu_ratio "vigil server-side walk CPU / yr CPU" vigil_walk yr
+cpu_ratio "vigil CPU / clamd cold CPU" vigil clamd
