@@ -32,9 +32,9 @@ def test_service_lifecycle_with_the_client(server, raw, svm_factory):
         is_https_enabled=False,
         port=port,
     )
-    service.post()
-    assert service.http_response.status_code == 201
-    assert service.http_response.headers["Location"] == service_url(svm["uuid"])
+    resp = service.post()
+    assert resp.http_response.status_code == 201
+    assert resp.http_response.headers["Location"] == service_url(svm["uuid"])
     wait_listening(port)
 
     got = S3Service(svm={"uuid": svm["uuid"]})
@@ -158,14 +158,14 @@ def test_buckets_per_svm_and_cluster_wide(server, raw, svm_factory):
     svm = svm_factory()
     make_service(raw, svm["uuid"])
 
-    bucket = S3BucketSvm(svm["uuid"], name="bucket-one", comment="c1", size=1 << 30)
+    bucket = S3BucketSvm(svm["uuid"], name="bucket-one", comment="c1", size=200 << 30)
     resp = bucket.post()  # a job, polled to success
     polled_job_uuid(resp)
     assert bucket.uuid
 
     got = S3BucketSvm(svm["uuid"], uuid=bucket.uuid)
     got.get()
-    assert got.name == "bucket-one" and got.comment == "c1" and got.size == 1 << 30
+    assert got.name == "bucket-one" and got.comment == "c1" and got.size == 200 << 30
     assert got.type == "s3" and got.versioning_state == "disabled"
     assert got.logical_used_size == 0
 
@@ -212,6 +212,7 @@ def test_buckets_per_svm_and_cluster_wide(server, raw, svm_factory):
         ({"name": "pol-bucket", "policy": {"statements": [{"effect": "allow", "actions": ["*"]}]}}, 400, "2"),
         ({"name": "enc-bucket", "encryption": {"enabled": True}}, 400, "2"),
         ({"name": "bad-vers", "versioning_state": "sometimes"}, 400, "262197"),
+        ({"name": "tiny", "size": 1024}, 400, "262197"),
     ]
     for body, status, code in cases:
         r = raw.post(f"{S3}/services/{svm['uuid']}/buckets", json=body)

@@ -181,14 +181,25 @@ fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// The bounds netapp-ontap's schemas give `size`: 190 MB (S3BucketSvm) to 60 PB
+/// (S3Bucket); the per-SVM and cluster-wide resources disagree, so the union.
+const MIN_SIZE: u64 = 199_229_440;
+const MAX_SIZE: u64 = 67_553_994_410_557_440;
+
 fn parse_size(body: &Value, target: &str) -> ApiResult<Option<u64>> {
     match member(body, "size") {
         None => Ok(None),
         Some(v) => v
             .as_u64()
-            .filter(|n| *n > 0)
+            .filter(|n| (MIN_SIZE..=MAX_SIZE).contains(n))
             .map(Some)
-            .ok_or_else(|| ApiError::invalid_value(&format!("{target}size"), &v.to_string())),
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidFieldValue,
+                    format!("\"{v}\" is an invalid value for field \"{target}size\": use {MIN_SIZE} to {MAX_SIZE} bytes."),
+                )
+                .with_target(format!("{target}size"))
+            }),
     }
 }
 
