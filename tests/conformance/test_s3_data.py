@@ -226,7 +226,15 @@ def test_objects_and_keys_survive_a_restart(fresh_server):
     s3 = client(service["port"], keys)
     s3.create_bucket(Bucket="durable")
     s3.put_object(Bucket="durable", Key="a/b", Body=b"still here")
+    # What a crash mid-upload or mid-commit leaves: gone once the server is back.
+    r = raw.get(f"{S3}/services/{svm_uuid}/buckets?fields=uuid")
+    root = Path(raw.get(f"/api/svm/svms/{svm_uuid}?fields=root_path").json()["root_path"])
+    bucket_dir = root / ".vigil-s3" / r.json()["records"][0]["uuid"]
+    leftovers = [bucket_dir / ".tmp" / "crashed.part", bucket_dir / "a.d" / "b.0123abcd.v"]
+    for f in leftovers:
+        f.write_bytes(b"partial")
     fresh_server.restart()
+    assert not any(f.exists() for f in leftovers)
     wait_listening(service["port"])
     s3 = client(service["port"], keys)
     assert s3.get_object(Bucket="durable", Key="a/b")["Body"].read() == b"still here"

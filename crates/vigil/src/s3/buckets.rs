@@ -27,6 +27,15 @@ pub fn from_doc(doc: &Value) -> Option<Bucket> {
     serde_json::from_value(doc.clone()).ok()
 }
 
+/// Every stored bucket.
+pub fn all(store: &Store) -> Vec<Bucket> {
+    store
+        .list(BUCKET_KIND)
+        .iter()
+        .filter_map(|d| from_doc(d))
+        .collect()
+}
+
 /// The SVM's buckets, by name.
 pub fn of_svm(store: &Store, svm_uuid: &str) -> Vec<Bucket> {
     let mut out: Vec<Bucket> = store

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use s3model::model::{SERVICE_KIND, Service};
+use s3model::model::{BucketType, SERVICE_KIND, Service};
 
 use super::listeners::{Endpoint, Proto};
+use super::storage::BucketDir;
 use crate::state::State;
 
 /// The listeners a service asks for: none while it is disabled.
@@ -44,9 +45,25 @@ pub fn apply(state: &State, svm_uuid: &str, service: Option<&Service>) -> Result
     state.s3.listeners.apply(svm_uuid, &root, &wanted)
 }
 
-/// Starts the listeners of every stored service (at start-up). A listener that cannot
-/// start is logged; the service stays as configured.
+/// Starts the listeners of every stored service (at start-up), after removing what
+/// interrupted uploads left in the buckets. A listener that cannot start is logged;
+/// the service stays as configured.
 pub fn restore(state: &State) {
+    for bucket in crate::s3::buckets::all(&state.store) {
+        if bucket.kind != BucketType::S3 {
+            continue;
+        }
+        let Some(root) = svm_root(state, &bucket.svm_uuid) else {
+            continue;
+        };
+        match BucketDir::new(&root, &bucket.uuid).clean() {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(bucket = %bucket.name, files = n, "removed interrupted S3 uploads")
+            }
+            Err(e) => tracing::warn!(bucket = %bucket.name, error = %e, "cannot clean S3 bucket"),
+        }
+    }
     for doc in state.store.list(SERVICE_KIND) {
         let Ok(service) = serde_json::from_value::<Service>(doc.as_ref().clone()) else {
             tracing::error!("unreadable S3 service record");

@@ -5,7 +5,7 @@
 //! (`SEGMENT.o`, JSON naming the version) by rename. That rename is the commit point:
 //! a reader, or a restart after a crash, sees the old object or the new one, never part
 //! of one. Version files no metadata names (a crash between the two renames) are
-//! never served.
+//! never served, and [`BucketDir::clean`] removes them at start-up.
 //!
 //! Blocking file-system calls; the S3 door runs them on the blocking pool.
 
@@ -154,6 +154,22 @@ impl BucketDir {
         Ok(out)
     }
 
+    /// Removes what an interrupted upload or commit left: files in `.tmp/`, and
+    /// version files no metadata names. Run at start-up, before any upload; returns
+    /// how many files went.
+    pub fn clean(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        if let Ok(entries) = fs::read_dir(self.root.join(TMP_DIR)) {
+            for entry in entries.flatten() {
+                if fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed += clean_versions(&self.root)?;
+        Ok(removed)
+    }
+
     /// Whether the bucket holds no object.
     pub fn is_empty(&self) -> io::Result<bool> {
         Ok(self.list("")?.is_empty())
@@ -182,6 +198,32 @@ fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
         }
         Err(e) => Err(e),
     }
+}
+
+fn clean_versions(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let mut named = std::collections::HashSet::new();
+    let mut versions = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        if kind.is_dir() && keypath::dir_segment(&name).is_some() {
+            removed += clean_versions(&entry.path())?;
+        } else if kind.is_file() && keypath::object_segment(&name).is_some() {
+            if let Some(meta) = read_meta(&entry.path())? {
+                named.insert(meta.data);
+            }
+        } else if kind.is_file() && name.ends_with(keypath::DATA_SUFFIX) {
+            versions.push(name);
+        }
+    }
+    for name in versions {
+        if !named.contains(&name) && fs::remove_file(dir.join(&name)).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn walk(
@@ -288,6 +330,14 @@ mod tests {
         // An uncommitted upload is invisible.
         let (_tmp, mut f) = b.begin_upload().unwrap();
         f.write_all(b"partial").unwrap();
+        assert_eq!(b.list("").unwrap().len(), 3);
+        // What a crash between the two renames of a commit leaves: a version file no
+        // metadata names. Cleaning removes it and the partial upload, nothing else.
+        fs::write(dir.join("a.d/b.0123.v"), b"orphan").unwrap();
+        assert_eq!(b.clean().unwrap(), 2);
+        assert!(!dir.join("a.d/b.0123.v").exists());
+        assert_eq!(read(&b, "a/b").unwrap(), b"two");
+        assert_eq!(read(&b, "a").unwrap(), b"uno");
         assert_eq!(b.list("").unwrap().len(), 3);
     }
 }

@@ -10,7 +10,7 @@ pub mod users;
 use std::sync::Arc;
 
 use rest::{ApiError, ApiResult, Code};
-use s3model::model::{BUCKET_KIND, Bucket, SERVICE_KIND, Service, USER_KIND, User};
+use s3model::model::{Bucket, SERVICE_KIND, Service, USER_KIND, User};
 use serde_json::Value;
 
 use crate::state::State;
@@ -63,12 +63,7 @@ pub fn buckets_of(state: &State, svm_uuid: &str) -> Vec<Bucket> {
 }
 
 pub fn stored_buckets(state: &State) -> Vec<Bucket> {
-    state
-        .store
-        .list(BUCKET_KIND)
-        .iter()
-        .filter_map(|d| crate::s3::buckets::from_doc(d))
-        .collect()
+    crate::s3::buckets::all(&state.store)
 }
 
 /// A non-null member of an object.
