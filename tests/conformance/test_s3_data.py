@@ -169,6 +169,12 @@ def test_signatures_and_unknown_keys_are_refused(s3env):
     with pytest.raises(ClientError) as e:
         unknown.list_buckets()
     assert s3_error_code(e) == "InvalidAccessKeyId"
+    # Anonymous requests get S3 error XML, not a listing.
+    import requests
+
+    r = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
+    assert r.status_code == 403, r.text
+    assert "<Code>AccessDenied</Code>" in r.text, r.text
 
 
 def test_regenerated_and_expired_keys(s3env, raw):

@@ -15,7 +15,8 @@ use std::time::Duration;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use s3s::service::S3ServiceBuilder;
 use store::Store;
 
@@ -172,8 +173,11 @@ impl Listeners {
         let bound = listener.local_addr().unwrap_or(addr);
         match proto {
             Proto::Http => {
+                // S3 answers are often one small write: without NODELAY, Nagle's
+                // algorithm holds it back for the client's delayed ACK.
                 let server = axum_server::from_tcp(listener)
-                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+                    .acceptor(NoDelayAcceptor::new());
                 tokio::spawn(async move {
                     if let Err(e) = server.handle(serving).serve(app).await {
                         tracing::error!(error = %e, %bound, "S3 listener stopped");
@@ -184,8 +188,9 @@ impl Listeners {
                 let tls = self.tls.clone().ok_or_else(|| {
                     "no TLS certificate is available for S3 over https".to_string()
                 })?;
-                let server = axum_server::from_tcp_rustls(listener, tls)
-                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                let server = axum_server::from_tcp(listener)
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+                    .acceptor(RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor::new()));
                 tokio::spawn(async move {
                     if let Err(e) = server.handle(serving).serve(app).await {
                         tracing::error!(error = %e, %bound, "S3 listener stopped");
