@@ -751,7 +751,8 @@ impl Api {
                 StatusCode::CREATED,
             )
             .await?;
-        if return_records {
+        // A reply that already lists records (made keys) keeps them.
+        if return_records && reply.get("records").is_none() {
             let fresh = match &location {
                 Some(_) => self
                     .find(ctx, route, &record_keys(route, &record), Method::Get)
@@ -784,6 +785,7 @@ impl Api {
     ) -> ApiResult<(StatusCode, Value)> {
         let future = match work {
             Work::Done if !is_async => return Ok((done, json!({}))),
+            Work::Reply(body) => return Ok((done, body)),
             Work::Done => Box::pin(async { Ok("success".to_string()) }) as crate::jobs::JobWork,
             Work::Job(f) => f,
         };

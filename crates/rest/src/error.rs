@@ -188,6 +188,15 @@ error_codes! {
     AuditEnabledNotAlone = 140902479, BAD_REQUEST;
     AuditRotateFailed = 140902491, INTERNAL_SERVER_ERROR;
     AuditRotateDisabled = 140902492, BAD_REQUEST;
+
+    // S3 server (/api/protocols/s3/...): name rules and lookups; other failures use
+    // the generic codes (docs/s3.md).
+    S3BucketNameChars = 92405785, BAD_REQUEST;
+    S3BucketNameLength = 92405786, BAD_REQUEST;
+    S3ServerNameChars = 92405789, BAD_REQUEST;
+    S3ServerNameLength = 92405790, BAD_REQUEST;
+    /// The SVM or bucket uuid in the path does not exist.
+    S3UuidNotFound = 92405861, NOT_FOUND;
 }
 
 /// An ONTAP error: code, message and optionally the input field it is about.

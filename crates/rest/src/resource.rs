@@ -129,6 +129,9 @@ impl ResourceDef {
 pub enum Work {
     Done,
     Job(JobWork),
+    /// Finished now, answered with this body instead of `{}`: the one place a secret
+    /// made by the write is shown (S3 user keys, `{num_records, records}`).
+    Reply(serde_json::Value),
 }
 
 /// A created object: its record (at least its key fields) and any remaining work.

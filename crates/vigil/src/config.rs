@@ -107,6 +107,13 @@ pub struct ServeArgs {
     /// Clean verdicts the scan cache keeps (1000000).
     #[arg(long, env = "VIGIL_SCAN_CACHE_ENTRIES")]
     pub scan_cache_entries: Option<usize>,
+    /// IP address the SVMs' S3 servers listen on (127.0.0.1).
+    #[arg(long, env = "VIGIL_S3_ADDRESS")]
+    pub s3_address: Option<String>,
+    /// Added to every S3 server's `port` and `secure_port` (0), so that a non-root node
+    /// serves ONTAP's default ports 80/443 at e.g. 20080/20443.
+    #[arg(long, env = "VIGIL_S3_PORT_OFFSET")]
+    pub s3_port_offset: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +141,8 @@ pub struct Config {
     pub scan_cache_entries: usize,
     pub vscan_runs_max: u64,
     pub vscan_runs_max_age: Duration,
+    pub s3_address: std::net::IpAddr,
+    pub s3_port_offset: u16,
 }
 
 impl ServeArgs {
@@ -262,7 +271,16 @@ impl ServeArgs {
             check_ms >= 100,
             "vscan_check_interval_ms must be at least 100"
         );
+        let s3_address = self
+            .s3_address
+            .or(file.s3_address)
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        let s3_address = s3_address
+            .parse()
+            .map_err(|_| anyhow::anyhow!("s3_address {s3_address:?} is not an IP address"))?;
         Ok(Config {
+            s3_address,
+            s3_port_offset: self.s3_port_offset.or(file.s3_port_offset).unwrap_or(0),
             scanner,
             vscan_check_interval: Duration::from_millis(check_ms),
             scan_cache_entries: self

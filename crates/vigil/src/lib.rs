@@ -4,9 +4,10 @@
 //!   resources), [`mav_service`] (the RMM reporting service);
 //! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
 //!   and running-run registry), [`ondemand`] (runs and schedules, its first caller),
-//!   [`quarantine`];
+//!   [`quarantine`], [`s3`] (each SVM's S3 server: listeners, the S3 door, object
+//!   storage, user keys);
 //! - shared context: [`state`], [`auth`], [`namespace`], [`files`];
-//! - in crates below: the domain model (`vscan`), the store (`store`), engines and
+//! - in crates below: the domain models (`vscan`, `s3model`), the store (`store`), engines and
 //!   protocols (`scan`, `clamd`, `icap`, `mav`, `audit`) and the REST core (`rest`).
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod mav_service;
 pub mod namespace;
 pub mod ondemand;
 pub mod quarantine;
+pub mod s3;
 pub mod scanning;
 pub mod server;
 pub mod state;

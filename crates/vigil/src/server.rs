@@ -92,6 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     crate::scanning::monitors::save_cache(&state);
+    state.s3.listeners.shutdown();
     state.scanners.shutdown();
     tracing::info!("stopped");
     Ok(())
@@ -167,6 +168,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         config.node_name.clone(),
         Arc::new(audit::SystemClock),
     ));
+    let s3 = s3_runtime(&config, &store).await?;
     let scan_counters = Arc::new(crate::scanning::observer::ScanCounters::default());
     let scanning = Arc::new(crate::scanning::ScanService::new(
         Arc::clone(&scanners),
@@ -186,6 +188,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         scan_counters,
         runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
+        s3,
     });
     first_start(&state).await?;
     crate::scanning::monitors::start(&state, events_rx);
@@ -197,7 +200,33 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     crate::ondemand::start_scheduler(&state);
     crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
+    crate::s3::endpoints::restore(&state);
     Ok(state)
+}
+
+/// The S3 servers' shared parts: the secret-sealing key and listeners that serve HTTPS
+/// with the node's certificate.
+async fn s3_runtime(
+    config: &Config,
+    store: &Arc<Store>,
+) -> anyhow::Result<Arc<crate::s3::runtime::S3Runtime>> {
+    let sealer = Arc::new(crate::s3::secrets::Sealer::open(&config.data_dir)?);
+    let (cert, key) = tls_files(config)?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .with_context(|| format!("loading TLS certificate {} for S3", cert.display()))?;
+    let listeners = crate::s3::listeners::Listeners::new(
+        Arc::clone(store),
+        Arc::clone(&sealer),
+        Arc::new(crate::s3::hooks::LogHooks),
+        Some(tls),
+        config.s3_address,
+        config.s3_port_offset,
+    );
+    Ok(Arc::new(crate::s3::runtime::S3Runtime {
+        sealer,
+        listeners,
+    }))
 }
 
 /// Age retention and schedule rotation also need to run while an SVM is busy: its

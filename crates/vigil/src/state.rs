@@ -36,6 +36,8 @@ pub struct State {
     pub runs: Arc<dyn RunningScans>,
     /// The live S3 audit logs; what the S3 endpoint records through.
     pub audit: Arc<audit::AuditHub>,
+    /// The S3 servers' listeners and the key that seals S3 users' secrets.
+    pub s3: Arc<crate::s3::runtime::S3Runtime>,
 }
 
 impl State {

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod jobs;
 pub mod mav_keys;
 pub mod nodes;
+pub mod s3;
 pub mod s3_audit;
 pub mod schedules;
 pub mod svm_fields;
@@ -37,6 +38,10 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::runs::Runs::new(state)))
         .register(Arc::new(mav_keys::MavKeys::new(state)))
         .register(Arc::new(s3_audit::S3Audit::new(state)))
+        .register(Arc::new(s3::services::S3Services::new(state)))
+        .register(Arc::new(s3::buckets::S3Buckets::per_svm(state)))
+        .register(Arc::new(s3::buckets::S3Buckets::cluster_wide(state)))
+        .register(Arc::new(s3::users::S3Users::new(state)))
         .build(
             Arc::clone(&state.jobs),
             Arc::new(Accounts::new(Arc::clone(&state.store))),

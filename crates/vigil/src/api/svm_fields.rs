@@ -160,7 +160,8 @@ pub fn neutral() -> Vec<(&'static str, Arc<Value>)> {
         ("anti_ransomware_default_volume_state", json!("disabled")),
         ("auto_enable_activity_tracking", json!(false)),
         ("auto_enable_analytics", json!(false)),
-        // No Samba front door and no S3 server serve an SVM in this release.
+        // No Samba front door serves an SVM in this release; `s3` is replaced for an
+        // SVM that has an S3 server.
         ("cifs", off.clone()),
         ("s3", off.clone()),
         ("dns", json!({"domains": [], "servers": []})),
@@ -184,6 +185,19 @@ pub fn neutral() -> Vec<(&'static str, Arc<Value>)> {
         .into_iter()
         .map(|(name, value)| (name, Arc::new(value)))
         .collect()
+}
+
+/// An SVM's `s3` member when it has an S3 server.
+pub fn s3_member(service: &s3model::model::Service) -> Value {
+    json!({
+        "enabled": service.enabled,
+        "allowed": true,
+        "name": service.name,
+        "is_http_enabled": service.is_http_enabled,
+        "is_https_enabled": service.is_https_enabled,
+        "port": service.port,
+        "secure_port": service.secure_port,
+    })
 }
 
 /// Lays the neutral members the request reads over a record.

@@ -213,6 +213,14 @@ impl Resource for Svms {
         Ok(svms
             .into_iter()
             .map(|(doc, device_id)| {
+                let s3 = hints
+                    .wants("s3")
+                    .then(|| {
+                        doc["uuid"]
+                            .as_str()
+                            .and_then(|u| super::s3::service_of(&self.state, u))
+                    })
+                    .flatten();
                 let mut record = Record::new(doc);
                 if let Some(snapmirror) = &snapmirror {
                     record = record.with_shared("snapmirror", Arc::clone(snapmirror));
@@ -221,6 +229,9 @@ impl Resource for Svms {
                     record = record.with("mav_device_id", json!(id));
                 }
                 record = super::svm_fields::overlay(record, &neutral, |m| hints.wants(m));
+                if let Some(s3) = &s3 {
+                    record = record.with("s3", super::svm_fields::s3_member(s3));
+                }
                 if let Some(storage) = storage.next() {
                     record = record.with("storage", storage);
                 }
@@ -400,6 +411,12 @@ impl Resource for Svms {
             });
             // So does its S3 audit configuration (the log files stay, like ONTAP's).
             txn.delete(crate::api::s3_audit::KIND, &uuid);
+            // And its S3 server with its users and bucket records (objects stay under
+            // the root, like every other file there).
+            txn.delete(s3model::model::SERVICE_KIND, &uuid);
+            for kind in [s3model::model::BUCKET_KIND, s3model::model::USER_KIND] {
+                txn.delete_where(kind, |_, d| d["svm_uuid"] == uuid.as_str());
+            }
             // And the job schedules scoped to it (its on-demand policies, the only users
             // of such schedules, are gone above).
             txn.delete_where(crate::api::schedules::KIND, |_, d| {
@@ -412,6 +429,7 @@ impl Resource for Svms {
             });
             crate::ondemand::cancel_svm(&state, &uuid);
             txn.commit().await?;
+            state.s3.listeners.stop_svm(&uuid);
             state.audit.remove(&uuid);
             // Quarantined copies cannot be restored without the SVM: they go with it.
             let quarantine = crate::quarantine::dir(&state.config.data_dir, &uuid);

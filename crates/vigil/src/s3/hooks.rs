@@ -1,0 +1,79 @@
+//! The two places the S3 data path reports to, for the audit feed and on-access
+//! scanning of uploads (issue #11): every operation ends in one [`S3Operation`] handed
+//! to [`S3Hooks::operation`], and every upload passes [`S3Hooks::before_commit`] after
+//! its bytes are on disk and before it becomes visible, where a verdict can refuse it.
+//! Today's [`LogHooks`] only logs and lets every upload through.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// One S3 request, as the audit log will want it.
+#[derive(Debug, Clone)]
+pub struct S3Operation {
+    /// ONTAP's audit name of the operation (`PutObject`, `ListBucket`, ...).
+    pub operation: &'static str,
+    pub svm_uuid: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The S3 user of the request's access key; `None` for an anonymous request.
+    pub user: Option<String>,
+    pub client: Option<SocketAddr>,
+    /// `None` on success, else the S3 error code answered.
+    pub error: Option<String>,
+    /// Object bytes moved (uploaded or served).
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// An upload whose bytes are complete in a file that no reader can see yet.
+#[derive(Debug)]
+pub struct PendingUpload<'a> {
+    pub svm_uuid: &'a str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub user: Option<&'a str>,
+    pub size: u64,
+    pub file: &'a Path,
+}
+
+#[async_trait]
+pub trait S3Hooks: Send + Sync {
+    fn operation(&self, op: &S3Operation);
+
+    /// `Err(reason)` refuses the upload: it is discarded and the client gets an error.
+    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), String>;
+}
+
+/// Logs each operation at debug level and admits every upload.
+pub struct LogHooks;
+
+#[async_trait]
+impl S3Hooks for LogHooks {
+    fn operation(&self, op: &S3Operation) {
+        tracing::debug!(
+            operation = op.operation,
+            svm_uuid = %op.svm_uuid,
+            bucket = op.bucket.as_deref(),
+            key = op.key.as_deref(),
+            user = op.user.as_deref(),
+            client = ?op.client,
+            error = op.error.as_deref(),
+            bytes = op.bytes,
+            micros = op.elapsed.as_micros() as u64,
+            "s3 operation"
+        );
+    }
+
+    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), String> {
+        tracing::debug!(
+            bucket = upload.bucket,
+            key = upload.key,
+            size = upload.size,
+            "s3 upload about to commit"
+        );
+        Ok(())
+    }
+}
