@@ -293,10 +293,8 @@ impl Manager {
             // rewinding and no second descriptor.
             let (files, indices) = (Arc::clone(items), pending.to_vec());
             let job = local.pool.run(description, move |s| {
-                indices
-                    .iter()
-                    .map(|&i| s.scan_file(&files[i].file, Mode::FirstMatch))
-                    .collect::<Vec<Verdict>>()
+                let batch: Vec<&std::fs::File> = indices.iter().map(|&i| &files[i].file).collect();
+                s.scan_files(&batch, Mode::FirstMatch)
             });
             // The budget grows with the batch: each file gets the per-scan timeout.
             let budget = timeout.saturating_mul(u32::try_from(pending.len()).unwrap_or(u32::MAX));

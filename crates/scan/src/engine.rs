@@ -101,7 +101,8 @@ pub enum Mode {
 /// Somewhere else to scan a descriptor (a supervised worker process), so that a crash
 /// in the engine takes only that place down. The engine keeps the cheap checks.
 pub trait Isolation: Send {
-    fn scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> Verdict;
+    /// One verdict per descriptor, in order. Several descriptors go in one round trip.
+    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict>;
 }
 
 /// Per-thread scanning state, bound to one rule set.
@@ -232,7 +233,7 @@ impl<'r> Scanning<'r> {
             Ok(file)
         });
         match (memfd, &mut self.worker) {
-            (Ok(file), Some(worker)) => worker.scan(file.as_fd(), mode),
+            (Ok(file), Some(worker)) => first_verdict(worker.scan(&[file.as_fd()], mode)),
             (Err(e), _) => Verdict::Error(e.to_string()),
             (Ok(_), None) => Verdict::Error("no scan worker".into()),
         }
@@ -240,26 +241,56 @@ impl<'r> Scanning<'r> {
 
     /// Scans an open regular file from its start, whatever its current offset.
     pub fn scan_file(&mut self, file: &File, mode: Mode) -> Verdict {
-        let meta = match file.metadata() {
-            Ok(m) => m,
-            Err(e) => return Verdict::Error(e.to_string()),
-        };
-        if !meta.is_file() {
-            return Verdict::Error("Not a regular file".into());
-        }
-        let mut tally = Tally::new(&self.limits);
-        if self.worker.is_some() {
+        first_verdict(self.scan_files(&[file], mode))
+    }
+
+    /// Scans each file as [`Scanning::scan_file`] does; one verdict per file, in order.
+    /// With process isolation the files that need the engine go to the worker in one
+    /// round trip: a round trip per file cost a fifth of the FILDES throughput.
+    pub fn scan_files(&mut self, files: &[&File], mode: Mode) -> Vec<Verdict> {
+        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(files.len());
+        let mut for_worker: Vec<(usize, BorrowedFd<'_>)> = Vec::new();
+        for (index, file) in files.iter().enumerate() {
+            let len = match self.regular_file_len(file) {
+                Ok(len) => len,
+                Err(verdict) => {
+                    verdicts.push(Some(verdict));
+                    continue;
+                }
+            };
+            let mut tally = Tally::new(&self.limits);
             // The cheap checks stay here, so a skipped file costs no round trip.
-            if let Some(limit) = self.size_limit(meta.len()) {
+            if let Some(limit) = self.size_limit(len) {
                 tally.limit = Some(limit);
-                return self.settle(tally);
-            }
-            if let Some(worker) = &mut self.worker {
-                return worker.scan(file.as_fd(), mode);
+                verdicts.push(Some(self.settle(tally)));
+            } else if self.worker.is_some() {
+                verdicts.push(None);
+                for_worker.push((index, file.as_fd()));
+            } else {
+                self.scan_file_with(file, len, mode, &mut tally);
+                verdicts.push(Some(self.settle(tally)));
             }
         }
-        self.scan_file_with(file, meta.len(), mode, &mut tally);
-        self.settle(tally)
+        if let (Some(worker), false) = (&mut self.worker, for_worker.is_empty()) {
+            let fds: Vec<BorrowedFd<'_>> = for_worker.iter().map(|(_, fd)| *fd).collect();
+            let answers = worker.scan(&fds, mode);
+            for ((index, _), verdict) in for_worker.iter().zip(answers) {
+                verdicts[*index] = Some(verdict);
+            }
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| Verdict::Error("Scan worker gave no verdict".into())))
+            .collect()
+    }
+
+    /// The file's length, or the verdict for what cannot be scanned as a file.
+    fn regular_file_len(&self, file: &File) -> Result<u64, Verdict> {
+        match file.metadata() {
+            Ok(meta) if meta.is_file() => Ok(meta.len()),
+            Ok(_) => Err(Verdict::Error("Not a regular file".into())),
+            Err(e) => Err(Verdict::Error(e.to_string())),
+        }
     }
 
     /// The top-level size limits: a file over them is not read at all (a sparse 20 GiB
@@ -507,6 +538,14 @@ impl<'r> Scanning<'r> {
 }
 
 /// An anonymous, unlinked memory file (memfd).
+/// The verdict of a one-file batch.
+fn first_verdict(verdicts: Vec<Verdict>) -> Verdict {
+    verdicts
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Verdict::Error("Scan worker gave no verdict".into()))
+}
+
 fn memory_file() -> std::io::Result<File> {
     use std::os::fd::FromRawFd;
     // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor.

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::engine::Scanning;
+use crate::engine::{Mode, Scanning};
 use crate::pool::{Pool, PoolClosed};
+use crate::verdict::Verdict;
 
 pub struct Clients {
     per_client: usize,
@@ -87,6 +88,19 @@ where
 {
     let _slot = slots.acquire().await.map_err(|_| PoolClosed)?;
     pool.run(description, f).await
+}
+
+/// Scans `file` on the pool (batched with other waiting files) once the client owning
+/// `slots` has a free one.
+pub async fn scan_file(
+    slots: &Semaphore,
+    pool: &Pool,
+    description: String,
+    file: std::fs::File,
+    mode: Mode,
+) -> Result<Verdict, PoolClosed> {
+    let _slot = slots.acquire().await.map_err(|_| PoolClosed)?;
+    pool.scan_file(description, file, mode).await
 }
 
 #[cfg(test)]

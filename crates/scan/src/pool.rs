@@ -6,18 +6,33 @@
 //! when RELOAD swaps in a new one; a job already running finishes on the old rules.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::engine::{Engine, Scanning};
-use crate::worker::{Worker, WorkerSpec};
+use crate::engine::{Engine, Mode, Scanning};
+use crate::verdict::Verdict;
+use crate::worker::{MAX_BATCH, Worker, WorkerSpec};
 
 type Job = Box<dyn for<'r> FnOnce(&mut Scanning<'r>) + Send>;
 
+/// One open file to scan. Queued apart from other jobs so that a thread finding several
+/// waiting can scan them as one batch (one worker round trip with process isolation).
+struct FileScan {
+    file: File,
+    mode: Mode,
+    reply: tokio::sync::oneshot::Sender<Verdict>,
+}
+
+enum Work {
+    Run(Job),
+    Scan(FileScan),
+}
+
 struct Queued {
     id: u64,
-    job: Job,
+    work: Work,
 }
 
 /// What STATS shows about one queued or running job.
@@ -85,7 +100,7 @@ impl Pool {
             let workers = workers.clone();
             std::thread::Builder::new()
                 .name(format!("vigil-scan-{index}"))
-                .spawn(move || worker(&engine, &receiver, &shared, workers.as_ref()))?;
+                .spawn(move || worker(&engine, &receiver, &shared, threads, workers.as_ref()))?;
         }
         Ok(Pool {
             sender,
@@ -107,6 +122,30 @@ impl Pool {
         F: for<'r> FnOnce(&mut Scanning<'r>) -> T + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |scanning| {
+            let _ = tx.send(f(scanning));
+        });
+        self.enqueue(description, Work::Run(job)).await?;
+        // If the caller is dropped while waiting (client disconnected), the job still runs
+        // to completion and its result is discarded.
+        rx.await.map_err(|_| PoolClosed)
+    }
+
+    /// Scans one open file (as [`Scanning::scan_file`]). Files waiting together are
+    /// scanned together by one thread.
+    pub async fn scan_file(
+        &self,
+        description: String,
+        file: File,
+        mode: Mode,
+    ) -> Result<Verdict, PoolClosed> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let scan = FileScan { file, mode, reply };
+        self.enqueue(description, Work::Scan(scan)).await?;
+        rx.await.map_err(|_| PoolClosed)
+    }
+
+    async fn enqueue(&self, description: String, work: Work) -> Result<(), PoolClosed> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock_jobs(&self.shared).insert(
             id,
@@ -116,17 +155,12 @@ impl Pool {
                 running: false,
             },
         );
-        let job: Job = Box::new(move |scanning| {
-            let _ = tx.send(f(scanning));
-        });
-        let sent = self.sender.send_async(Queued { id, job }).await;
+        let sent = self.sender.send_async(Queued { id, work }).await;
         if sent.is_err() {
             lock_jobs(&self.shared).remove(&id);
             return Err(PoolClosed);
         }
-        // If the caller is dropped while waiting (client disconnected), the job still runs
-        // to completion and its result is discarded.
-        rx.await.map_err(|_| PoolClosed)
+        Ok(())
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -143,6 +177,7 @@ fn worker(
     engine: &Engine,
     receiver: &flume::Receiver<Queued>,
     shared: &Shared,
+    threads: usize,
     workers: Option<&WorkerSpec>,
 ) {
     let mut pending: Option<Queued> = None;
@@ -166,21 +201,96 @@ fn worker(
                 pending = Some(queued);
                 break;
             }
-            if let Some(info) = lock_jobs(shared).get_mut(&queued.id) {
-                info.running = true;
-                info.since = Instant::now();
+            let (ids, task) = match queued.work {
+                Work::Run(job) => (vec![queued.id], Task::Run(job)),
+                Work::Scan(first) => {
+                    let (ids, scans) = batch(receiver, threads, queued.id, first, &mut pending);
+                    (ids, Task::Scan(scans))
+                }
+            };
+            {
+                let mut jobs = lock_jobs(shared);
+                for id in &ids {
+                    if let Some(info) = jobs.get_mut(id) {
+                        info.running = true;
+                        info.since = Instant::now();
+                    }
+                }
             }
             shared.busy.fetch_add(1, Ordering::Relaxed);
             // A panicking rule or parser must not take the thread (and the pool) down.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                (queued.job)(&mut scanning)
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&mut scanning)));
             shared.busy.fetch_sub(1, Ordering::Relaxed);
-            lock_jobs(shared).remove(&queued.id);
+            {
+                let mut jobs = lock_jobs(shared);
+                for id in &ids {
+                    jobs.remove(id);
+                }
+            }
             if outcome.is_err() {
                 tracing::error!("scan job panicked; scanner state rebuilt");
                 break;
             }
         }
     }
+}
+
+enum Task {
+    Run(Job),
+    Scan(Vec<FileScan>),
+}
+
+impl Task {
+    fn run(self, scanning: &mut Scanning<'_>) {
+        match self {
+            Task::Run(job) => job(scanning),
+            Task::Scan(scans) => {
+                // One batch scans in one mode; the first file's decides, others go alone.
+                let mode = scans.first().map_or(Mode::FirstMatch, |s| s.mode);
+                let (same, other): (Vec<_>, Vec<_>) =
+                    scans.into_iter().partition(|s| s.mode == mode);
+                let (files, replies): (Vec<File>, Vec<_>) =
+                    same.into_iter().map(|s| (s.file, s.reply)).unzip();
+                let files: Vec<&File> = files.iter().collect();
+                for (verdict, reply) in scanning.scan_files(&files, mode).into_iter().zip(replies) {
+                    let _ = reply.send(verdict);
+                }
+                for scan in other {
+                    let _ = scan.reply.send(scanning.scan_file(&scan.file, scan.mode));
+                }
+            }
+        }
+    }
+}
+
+/// `first` and the file scans queued right behind it, up to this thread's share of the
+/// queue (so the other threads still get work) and [`MAX_BATCH`]. A job of another kind
+/// met on the way is left in `pending`, to run next.
+fn batch(
+    receiver: &flume::Receiver<Queued>,
+    threads: usize,
+    first_id: u64,
+    first: FileScan,
+    pending: &mut Option<Queued>,
+) -> (Vec<u64>, Vec<FileScan>) {
+    let share = (receiver.len() / threads.max(1)).min(MAX_BATCH - 1);
+    let (mut ids, mut scans) = (vec![first_id], vec![first]);
+    while scans.len() <= share {
+        match receiver.try_recv() {
+            Ok(Queued {
+                id,
+                work: Work::Scan(scan),
+            }) => {
+                ids.push(id);
+                scans.push(scan);
+            }
+            Ok(other) => {
+                *pending = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    (ids, scans)
 }

@@ -869,8 +869,9 @@ impl Connection {
         let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("FILDES {}", String::from_utf8_lossy(&subject));
-            let scan = move |s: &mut Scanning<'_>| s.scan_file(&File::from(fd), Mode::FirstMatch);
-            let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
+            let file = File::from(fd);
+            let verdict =
+                fairness::scan_file(&slots, &ctx.pool, description, file, Mode::FirstMatch).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, &subject, &verdict, &peer) {
                 replies.send(line).await;
@@ -975,22 +976,52 @@ fn scan_one_file(
     writer: &ReplyWriter,
     peer: &str,
 ) -> FileResult {
-    let subject = path.as_os_str().as_bytes();
-    let verdict = match File::open(path) {
-        Ok(file) => scanning.scan_file(&file, mode),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Verdict::Error("Access denied.".into())
-        }
-        Err(e) => Verdict::Error(format!(
-            "File path check failure: {}.",
-            io_error_message(&e)
-        )),
-    };
-    FileResult {
-        infected: matches!(verdict, Verdict::Infected(_) | Verdict::LimitExceeded(_)),
-        error: matches!(verdict, Verdict::Error(_)),
-        lines: verdict_lines(writer, subject, &verdict, peer),
-    }
+    let mut results = scan_files_at(scanning, &[path], mode, writer, peer);
+    results
+        .pop()
+        .unwrap_or_else(|| failed_job(writer, "no result"))
+}
+
+/// Opens and scans each path; the opened ones are scanned as one batch (one worker round
+/// trip with process isolation).
+fn scan_files_at(
+    scanning: &mut Scanning<'_>,
+    paths: &[&Path],
+    mode: Mode,
+    writer: &ReplyWriter,
+    peer: &str,
+) -> Vec<FileResult> {
+    let opened: Vec<Result<File, Verdict>> = paths
+        .iter()
+        .map(|path| {
+            File::open(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => Verdict::Error("Access denied.".into()),
+                _ => Verdict::Error(format!(
+                    "File path check failure: {}.",
+                    io_error_message(&e)
+                )),
+            })
+        })
+        .collect();
+    let files: Vec<&File> = opened.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let mut scanned = scanning.scan_files(&files, mode).into_iter();
+    paths
+        .iter()
+        .zip(&opened)
+        .map(|(path, open)| {
+            let verdict = match open {
+                Ok(_) => scanned
+                    .next()
+                    .unwrap_or_else(|| Verdict::Error("no verdict".into())),
+                Err(refused) => refused.clone(),
+            };
+            FileResult {
+                infected: matches!(verdict, Verdict::Infected(_) | Verdict::LimitExceeded(_)),
+                error: matches!(verdict, Verdict::Error(_)),
+                lines: verdict_lines(writer, path.as_os_str().as_bytes(), &verdict, peer),
+            }
+        })
+        .collect()
 }
 
 /// Regular files under `root`, not following symlinks (clamd's defaults).
@@ -1146,10 +1177,8 @@ async fn multiscan(
                     batch.len() - 1
                 );
                 let scan_batch = move |s: &mut Scanning<'_>| {
-                    batch
-                        .iter()
-                        .map(|file| scan_one_file(s, file, Mode::FirstMatch, &writer, &peer))
-                        .collect::<Vec<_>>()
+                    let paths: Vec<&Path> = batch.iter().map(PathBuf::as_path).collect();
+                    scan_files_at(s, &paths, Mode::FirstMatch, &writer, &peer)
                 };
                 fairness::run(&slots, &ctx.pool, description, scan_batch).await
             });

@@ -11,9 +11,11 @@
 //! the next scan starts a new one. The worker dies with its parent (`PR_SET_PDEATHSIG`)
 //! and exits when the socket closes.
 //!
-//! Wire format, one message each way per scan: request `F` (first match) or `A` (all
-//! matches) with one descriptor; reply `C` (clean), `I<name>\n<name>...` (infected),
-//! `E<message>` (error) or `L<limit index>` (limit).
+//! Wire format: a request is one message, `F` (first match) or `A` (all matches) and the
+//! number of files (one byte), carrying up to [`MAX_BATCH`] descriptors; the reply is one
+//! or more messages holding, in order, one verdict per file, each as a little-endian
+//! `u16` length and `C` (clean), `I<name>\n<name>...` (infected), `E<message>` (error)
+//! or `L<limit index>` (limit). A batch costs one round trip, whatever its size.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -32,6 +34,10 @@ use crate::verdict::{Limit, Verdict};
 const WORKER_FD: RawFd = 3;
 /// Beyond the scan time limit, how long a worker may take to answer before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
+/// Files handed to a worker in one round trip at most.
+pub const MAX_BATCH: usize = 32;
+/// The largest reply message a worker sends (below the parent's buffer and the socket's).
+const MAX_REPLY: usize = 60 * 1024;
 /// Content that makes a worker started with `--test-faults` abort mid-scan: the fault a
 /// test injects to prove isolation. Never honoured without that hidden option.
 pub const TEST_FAULT_MARKER: &[u8] = b"VIGIL-TEST-FAULT:abort-scan-worker";
@@ -115,8 +121,8 @@ pub struct Worker {
 }
 
 impl crate::engine::Isolation for Worker {
-    fn scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> Verdict {
-        Worker::scan(self, fd, mode)
+    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict> {
+        Worker::scan(self, fds, mode)
     }
 }
 
@@ -129,39 +135,69 @@ impl Worker {
         }
     }
 
-    /// Scans `fd` in the worker; a worker that fails answers this scan with an error.
-    pub fn scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> Verdict {
-        match self.try_scan(fd, mode) {
-            Ok(verdict) => verdict,
-            Err(e) => {
-                let status = self.stop();
-                tracing::error!(error = %e, status = %status, "scan worker failed; starting a new one for the next scan");
-                Verdict::Error(format!("Scan worker failed ({status})"))
+    /// Scans each descriptor in the worker, [`MAX_BATCH`] to a round trip. When the worker
+    /// fails during a batch, which file brought it down is unknown: the batch's files go
+    /// again one at a time, so only the one that fails again answers an error.
+    pub fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(fds.len());
+        for batch in fds.chunks(MAX_BATCH) {
+            match self.try_scan(batch, mode) {
+                Ok(answers) => verdicts.extend(answers),
+                Err(e) if batch.len() == 1 => verdicts.push(self.failed(&e)),
+                Err(e) => {
+                    self.failed(&e);
+                    for fd in batch {
+                        let verdict = match self.try_scan(std::slice::from_ref(fd), mode) {
+                            Ok(mut answers) => answers.pop().unwrap_or_else(no_verdict),
+                            Err(e) => self.failed(&e),
+                        };
+                        verdicts.push(verdict);
+                    }
+                }
             }
         }
+        verdicts
     }
 
-    fn try_scan(&mut self, fd: BorrowedFd<'_>, mode: Mode) -> io::Result<Verdict> {
+    /// Stops the failed worker (the next scan starts a new one); the scan's error.
+    fn failed(&mut self, e: &io::Error) -> Verdict {
+        let status = self.stop();
+        tracing::error!(error = %e, status = %status, "scan worker failed; starting a new one for the next scan");
+        Verdict::Error(format!("Scan worker failed ({status})"))
+    }
+
+    fn try_scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> io::Result<Vec<Verdict>> {
         if self.running.is_none() {
             self.running = Some(spawn(&self.spec)?);
         }
         let Some((_, sock)) = &self.running else {
             return Err(io::Error::other("no worker"));
         };
-        let request: &[u8] = match mode {
-            Mode::FirstMatch => b"F",
-            Mode::AllMatches => b"A",
+        let mode = match mode {
+            Mode::FirstMatch => b'F',
+            Mode::AllMatches => b'A',
         };
-        clamd::fdpass::send_with_fd(sock.as_raw_fd(), request, fd)?;
-        let deadline = Instant::now() + self.spec.scan_timeout + GRACE;
-        let n = recv_until(sock.as_raw_fd(), &mut self.reply, deadline)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "worker exited",
-            ));
+        // Fits a byte: batches are at most MAX_BATCH.
+        let request = [mode, fds.len() as u8];
+        clamd::fdpass::send_with_fds(sock.as_raw_fd(), &request, fds)?;
+        // Every file may take up to the scan time limit.
+        let deadline = Instant::now() + self.spec.scan_timeout * fds.len() as u32 + GRACE;
+        let mut verdicts = Vec::with_capacity(fds.len());
+        while verdicts.len() < fds.len() {
+            let n = recv_until(sock.as_raw_fd(), &mut self.reply, deadline)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "worker exited",
+                ));
+            }
+            decode_all(&self.reply[..n], &mut verdicts)
+                .ok_or_else(|| io::Error::other("unreadable worker reply"))?;
         }
-        decode(&self.reply[..n]).ok_or_else(|| io::Error::other("unreadable worker reply"))
+        if verdicts.len() > fds.len() {
+            return Err(io::Error::other("worker sent more verdicts than files"));
+        }
+        Ok(verdicts)
     }
 
     /// Kills and reaps the worker; what became of it, for the log and the error.
@@ -315,6 +351,38 @@ fn decode(message: &[u8]) -> Option<Verdict> {
     })
 }
 
+fn no_verdict() -> Verdict {
+    Verdict::Error("Scan worker gave no verdict".into())
+}
+
+/// Appends each framed verdict of one reply message; `None` when the message is garbled.
+fn decode_all(mut message: &[u8], verdicts: &mut Vec<Verdict>) -> Option<()> {
+    while !message.is_empty() {
+        let (len, rest) = message.split_at_checked(2)?;
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let (entry, rest) = rest.split_at_checked(len)?;
+        verdicts.push(decode(entry)?);
+        message = rest;
+    }
+    Some(())
+}
+
+/// Frames `verdict` onto `out`. An entry never exceeds one reply message: a list of
+/// names that would is cut to the names that fit.
+fn encode_framed(verdict: &Verdict, out: &mut Vec<u8>) {
+    let mut entry = encode(verdict);
+    let max = MAX_REPLY - 2;
+    if entry.len() > max {
+        let cut = entry[..max]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap_or(max);
+        entry.truncate(cut.max(1));
+    }
+    out.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+    out.extend_from_slice(&entry);
+}
+
 /// `vigil scan-worker`: serves scans on descriptor 3 until the parent closes it.
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let sources = RuleSources {
@@ -328,11 +396,14 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let sock = unsafe { OwnedFd::from_raw_fd(WORKER_FD) };
     let mut request = [0u8; 16];
     let mut fds = Vec::new();
+    let mut reply = Vec::with_capacity(MAX_REPLY);
     loop {
         fds.clear();
-        let n = match clamd::fdpass::recv_with_fds(sock.as_raw_fd(), &mut request, &mut fds) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
+        let received =
+            clamd::fdpass::recv_with_fds_up_to(sock.as_raw_fd(), &mut request, &mut fds, MAX_BATCH);
+        let (n, truncated) = match received {
+            Ok((0, _)) => return Ok(()),
+            Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
@@ -340,31 +411,52 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             Some(b'A') => Mode::AllMatches,
             _ => Mode::FirstMatch,
         };
-        let verdict = match fds.pop() {
-            Some(fd) => {
-                let file = File::from(fd);
-                if args.test_faults && starts_with_fault_marker(&file) {
-                    tracing::warn!("test fault: aborting this scan worker");
-                    std::process::abort();
-                }
-                scanning.scan_file(&file, mode)
+        let count = request[..n].get(1).map_or(fds.len(), |&c| usize::from(c));
+        let files: Vec<File> = fds.drain(..).map(File::from).collect();
+        let verdicts: Vec<Verdict> = if truncated || files.len() != count {
+            let lost = Verdict::Error("File descriptors lost in transit".into());
+            vec![lost; count.max(1)]
+        } else {
+            if args.test_faults && files.iter().any(starts_with_fault_marker) {
+                tracing::warn!("test fault: aborting this scan worker");
+                std::process::abort();
             }
-            None => Verdict::Error("No file descriptor received.".into()),
+            if files.is_empty() {
+                vec![Verdict::Error("No file descriptor received.".into())]
+            } else {
+                scanning.scan_files(&files.iter().collect::<Vec<_>>(), mode)
+            }
         };
-        let reply = encode(&verdict);
-        // SAFETY: reply is valid for its length.
-        let sent = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                reply.as_ptr().cast(),
-                reply.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error().into());
+        drop(files);
+        reply.clear();
+        for verdict in &verdicts {
+            let before = reply.len();
+            encode_framed(verdict, &mut reply);
+            if reply.len() > MAX_REPLY {
+                // This entry does not fit: send what came before, start the next message.
+                let entry = reply.split_off(before);
+                send_reply(&sock, &reply)?;
+                reply = entry;
+            }
         }
+        send_reply(&sock, &reply)?;
     }
+}
+
+fn send_reply(sock: &OwnedFd, reply: &[u8]) -> anyhow::Result<()> {
+    // SAFETY: reply is valid for its length.
+    let sent = unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            reply.as_ptr().cast(),
+            reply.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error().into());
+    }
+    Ok(())
 }
 
 fn starts_with_fault_marker(file: &File) -> bool {
@@ -390,5 +482,27 @@ mod tests {
         }
         assert_eq!(decode(b""), None);
         assert_eq!(decode(b"L\x09"), None);
+    }
+
+    #[test]
+    fn framed_verdicts_round_trip_and_fit_a_message() {
+        let many_names = Verdict::Infected((0..20_000).map(|i| format!("Rule.{i}")).collect());
+        let verdicts = [Verdict::Clean, many_names, Verdict::Error("x".into())];
+        let mut decoded = Vec::new();
+        for verdict in &verdicts {
+            let mut out = Vec::new();
+            encode_framed(verdict, &mut out);
+            assert!(out.len() <= MAX_REPLY);
+            decode_all(&out, &mut decoded).expect("decodes");
+        }
+        assert_eq!(decoded[0], Verdict::Clean);
+        let Verdict::Infected(names) = &decoded[1] else {
+            panic!("{:?}", decoded[1]);
+        };
+        assert!(names.len() > 1000 && names.len() < 20_000);
+        assert_eq!(names[0], "Rule.0");
+        assert!(names.iter().all(|n| n.starts_with("Rule.")));
+        assert_eq!(decoded[2], Verdict::Error("x".into()));
+        assert_eq!(decode_all(&[5, 0, b'C'], &mut decoded), None);
     }
 }

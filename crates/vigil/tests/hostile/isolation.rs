@@ -1,7 +1,7 @@
 //! A crash inside the engine loses only the scan in progress (issue 21): a real abort,
 //! injected with the hidden `--scanner-test-faults` option, in a scan worker process.
 
-use crate::harness::{EICAR, Node, OnDemand, scan};
+use crate::harness::{EICAR, Node, OnDemand, request, scan};
 
 /// What the engine's test fault looks for (`scan::worker::TEST_FAULT_MARKER`).
 const FAULT: &[u8] = b"VIGIL-TEST-FAULT:abort-scan-worker";
@@ -31,6 +31,36 @@ fn an_engine_crash_loses_only_its_scan() {
         );
         assert!(scan(&node.socket, &eicar).ends_with(" FOUND"));
     }
+
+    // MULTISCAN hands the worker its files in batches: the crash takes the batch's worker
+    // down, and the batch goes again file by file, so only the crashing file is lost.
+    for i in 0..12 {
+        std::fs::write(root.join(format!("data/clean{i}.txt")), b"clean").expect("write");
+    }
+    let dir = root.join("data");
+    let reply = request(
+        &node.socket,
+        format!("zMULTISCAN {}\0", dir.display()).as_bytes(),
+    );
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let lines: Vec<&str> = reply.split('\0').filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "only the two findings are reported: {reply:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("crash.bin: Scan worker failed") && l.ends_with(" ERROR")),
+        "{reply:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("eicar.com: ") && l.ends_with(" FOUND")),
+        "{reply:?}"
+    );
 
     // On demand, through the dispatcher's embedded path: the run finishes, the crash is a
     // scan_internal_error event and the EICAR file is still found.
