@@ -33,6 +33,7 @@ use crate::pool::Pool;
 use crate::ruleset::RuleSources;
 use crate::verdict::Verdict;
 use crate::worker::{Isolation, WorkerSpec};
+use telemetry::scans::{Engine as EngineKind, ScanCompleted, Trigger};
 
 /// Options of `vigil scanner` (and of the scanner `vigil serve` embeds).
 #[derive(Debug, Clone, clap::Args)]
@@ -438,6 +439,13 @@ impl Spool {
                 self.memory.extend_from_slice(data);
                 Ok(())
             }
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match &self.file {
+            Some(file) => file.metadata().map_or(0, |m| m.len()),
+            None => self.memory.len() as u64,
         }
     }
 
@@ -869,7 +877,14 @@ impl Connection {
         let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("FILDES {}", String::from_utf8_lossy(&subject));
-            let scan = move |s: &mut Scanning<'_>| s.scan_file(&File::from(fd), Mode::FirstMatch);
+            let started = Instant::now();
+            let scan = move |s: &mut Scanning<'_>| {
+                let file = File::from(fd);
+                let verdict = s.scan_file(&file, Mode::FirstMatch);
+                let bytes = file.metadata().map_or(0, |m| m.len());
+                served(&verdict, bytes, started);
+                verdict
+            };
             let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, &subject, &verdict, &peer) {
@@ -884,7 +899,13 @@ impl Connection {
         let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("INSTREAM instream({peer})");
-            let scan = move |s: &mut Scanning<'_>| spool.scan(s);
+            let started = Instant::now();
+            let scan = move |s: &mut Scanning<'_>| {
+                let bytes = spool.len();
+                let verdict = spool.scan(s);
+                served(&verdict, bytes, started);
+                verdict
+            };
             let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, STREAM_SUBJECT, &verdict, &peer) {
@@ -955,6 +976,18 @@ fn verdict_lines(
     }
 }
 
+/// One subject of a clamd-protocol client got its verdict from the built-in engine.
+fn served(verdict: &Verdict, bytes: u64, started: Instant) {
+    ScanCompleted {
+        trigger: Trigger::Clamd,
+        engine: EngineKind::Builtin,
+        verdict: verdict.metric(),
+        bytes,
+        elapsed: started.elapsed(),
+    }
+    .emit();
+}
+
 /// The outcome of one file inside a path command.
 struct FileResult {
     lines: Vec<Vec<u8>>,
@@ -976,8 +1009,13 @@ fn scan_one_file(
     peer: &str,
 ) -> FileResult {
     let subject = path.as_os_str().as_bytes();
+    let started = Instant::now();
+    let mut bytes = 0;
     let verdict = match File::open(path) {
-        Ok(file) => scanning.scan_file(&file, mode),
+        Ok(file) => {
+            bytes = file.metadata().map_or(0, |m| m.len());
+            scanning.scan_file(&file, mode)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Verdict::Error("Access denied.".into())
         }
@@ -986,6 +1024,7 @@ fn scan_one_file(
             io_error_message(&e)
         )),
     };
+    served(&verdict, bytes, started);
     FileResult {
         infected: matches!(verdict, Verdict::Infected(_) | Verdict::LimitExceeded(_)),
         error: matches!(verdict, Verdict::Error(_)),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+pub use crate::http::access::{DEFAULT_METRICS_ALLOW, MetricsAccess};
+
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeArgs {
@@ -107,6 +109,16 @@ pub struct ServeArgs {
     /// Clean verdicts the scan cache keeps (1000000).
     #[arg(long, env = "VIGIL_SCAN_CACHE_ENTRIES")]
     pub scan_cache_entries: Option<usize>,
+    /// Collect metrics and serve them at `GET /metrics` (true).
+    #[arg(long, env = "VIGIL_METRICS")]
+    pub metrics: Option<bool>,
+    /// Bearer token that lets a scraper at any address read `/metrics` (none).
+    #[arg(long, env = "VIGIL_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+    /// Client networks that read `/metrics` without a token, comma-separated CIDRs
+    /// (`127.0.0.0/8,::1/128`), or `none`.
+    #[arg(long, env = "VIGIL_METRICS_ALLOW")]
+    pub metrics_allow: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +146,8 @@ pub struct Config {
     pub scan_cache_entries: usize,
     pub vscan_runs_max: u64,
     pub vscan_runs_max_age: Duration,
+    /// Who may read `/metrics`; `None` when metrics are off.
+    pub metrics: Option<MetricsAccess>,
 }
 
 impl ServeArgs {
@@ -262,7 +276,20 @@ impl ServeArgs {
             check_ms >= 100,
             "vscan_check_interval_ms must be at least 100"
         );
+        let metrics = match self.metrics.or(file.metrics).unwrap_or(true) {
+            false => None,
+            true => Some(MetricsAccess::new(
+                self.metrics_token
+                    .or(file.metrics_token)
+                    .filter(|t| !t.is_empty()),
+                self.metrics_allow
+                    .or(file.metrics_allow)
+                    .as_deref()
+                    .unwrap_or(DEFAULT_METRICS_ALLOW),
+            )?),
+        };
         Ok(Config {
+            metrics,
             scanner,
             vscan_check_interval: Duration::from_millis(check_ms),
             scan_cache_entries: self
