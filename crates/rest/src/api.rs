@@ -229,8 +229,17 @@ impl Api {
     /// requests with it: a bounded set, unlike raw paths.
     pub fn route_template(&self, path: &str) -> &'static str {
         const OPENAPI: &str = "/api/openapi.json";
-        let Ok(segments) = split_path(path) else {
-            return UNMATCHED;
+        // Every request pays for this: a path without escapes, `+` or dot segments is
+        // split in place, as `split_path` would split it.
+        let decoded;
+        let segments: Vec<&str> = if path.contains(['%', '+']) || path.contains("/.") {
+            let Ok(d) = split_path(path) else {
+                return UNMATCHED;
+            };
+            decoded = d;
+            decoded.iter().map(String::as_str).collect()
+        } else {
+            path.split('/').filter(|s| !s.is_empty()).collect()
         };
         if segments == ["api", "openapi.json"] {
             return OPENAPI;

@@ -1,8 +1,10 @@
 //! ONTAP REST requests, by route template (never the raw path: bounded series).
 
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics::{Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram};
 
 pub const REQUESTS: &str = "vigil_rest_requests_total";
 pub const DURATION: &str = "vigil_rest_request_duration_seconds";
@@ -18,12 +20,38 @@ pub struct RestRequestServed {
     pub elapsed: Duration,
 }
 
+/// Label values are `&'static str`s from fixed sets, so their addresses and lengths
+/// identify them.
+type LabelsKey = ((usize, usize), (usize, usize), u16);
+
+fn identity(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// The handles of each (method, route, status), taken from the recorder at first use.
+/// Building a key and finding it in the recorder's registry on every request costs
+/// more than counting it; the hot path here is one read lock and an integer hash.
+/// Vigil installs its recorder before it serves, so no handle outlives a recorder.
+static HANDLES: OnceLock<RwLock<HashMap<LabelsKey, (Counter, Histogram)>>> = OnceLock::new();
+
 impl RestRequestServed {
     pub fn emit(self) {
-        counter!(REQUESTS, "method" => self.method, "route" => self.route, "status" => status_label(self.status))
-            .increment(1);
-        histogram!(DURATION, "method" => self.method, "route" => self.route)
-            .record(super::seconds(self.elapsed));
+        let key = (identity(self.method), identity(self.route), self.status);
+        let seconds = super::seconds(self.elapsed);
+        let handles = HANDLES.get_or_init(Default::default);
+        if let Some((count, time)) = handles.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            count.increment(1);
+            time.record(seconds);
+            return;
+        }
+        let count = counter!(REQUESTS, "method" => self.method, "route" => self.route, "status" => status_label(self.status));
+        let time = histogram!(DURATION, "method" => self.method, "route" => self.route);
+        count.increment(1);
+        time.record(seconds);
+        handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (count, time));
     }
 }
 
