@@ -9,8 +9,14 @@
 # the requests served), which moves far less than requests/s on a shared machine. The
 # summary gives the ratios on/off of the medians; the target is a cost of at most 3%.
 #
-# Needs: cargo, curl, python3, wrk (Debian: apt-get install wrk).
-# Knobs (environment): DURATION=10s THREADS=2 CONNECTIONS=16 ROUNDS=3 BUILD=1
+# On a shared machine both figures move by more than the cost being measured, so with
+# `perf` installed (PERF=1, the default when it is) it also profiles the metrics-on
+# server for one more run and prints the share of its CPU samples spent in metrics
+# code (the telemetry crate, the metrics facade and exporter, route template lookup):
+# a measure of the cost that other processes do not disturb.
+#
+# Needs: cargo, curl, python3, wrk (Debian: apt-get install wrk); optionally perf.
+# Knobs (environment): DURATION=10s THREADS=2 CONNECTIONS=16 ROUNDS=3 BUILD=1 PERF=1
 #                      CARGO_TARGET_DIR (default <repo>/target)
 set -euo pipefail
 
@@ -19,6 +25,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 ROUNDS=${ROUNDS:-3}
 BUILD=${BUILD:-1}
+PERF=${PERF:-1}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -118,3 +125,20 @@ awk -v a="$m_on_rps" -v b="$m_off_rps" -v c="$m_on_cpu" -v d="$m_off_cpu" 'BEGIN
     printf "   requests/s       on %10.1f  off %10.1f  on/off %.3f  (cost %+.1f%%)\n", a, b, a / b, (b / a - 1) * 100
     printf "   CPU us/request   on %10.2f  off %10.2f  on/off %.3f  (cost %+.1f%%)\n", c, d, c / d, (c / d - 1) * 100
 }'
+
+if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -H "Authorization: $auth" \
+        "http://127.0.0.1:${ports[on]}/api/cluster" >/dev/null &
+    load=$!
+    sleep 1
+    perf record -q -F 1999 -g -p "${pids[on]}" -o "$work/perf.data" -- sleep 4 >/dev/null 2>&1 || true
+    wait "$load"
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+        | awk '/^ +[0-9.]+%/ {
+              total += $1
+              if ($0 ~ /telemetry::|metrics::|metrics_util::|metrics_exporter_prometheus::|quanta::|route_template|method_label/) {
+                  share += $1
+              }
+          }
+          END {printf "   perf: %.2f%% of the metrics-on server'"'"'s CPU samples are in metrics code (of %.0f%% attributed)\n", share, total}'
+fi
