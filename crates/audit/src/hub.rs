@@ -185,8 +185,12 @@ impl AuditHub {
                 reason: format!("cannot serialize the record: {e}"),
             }),
         };
-        if let Err(e) = &result {
-            report(&config, e);
+        match &result {
+            Ok(()) => telemetry::audit::AuditRecordWritten.emit(),
+            Err(e) => {
+                telemetry::audit::AuditRecordRefused.emit();
+                report(&config, e);
+            }
         }
         result
     }

@@ -212,7 +212,7 @@ impl Writer {
                     self.flush(std::mem::take(&mut appends));
                     match other {
                         Request::Rotate(ack) => {
-                            let _ = ack.send(self.rotate());
+                            let _ = ack.send(self.rotate("request"));
                         }
                         Request::Configure(config, ack) => {
                             let _ = ack.send(self.reconfigure(config));
@@ -241,7 +241,9 @@ impl Writer {
                 && self.size + (buffer.len() + line.len()) as u64 > limit
                 && self.size + buffer.len() as u64 > 0
             {
-                outcome = self.write_and_sync(&buffer).and_then(|_| self.rotate());
+                outcome = self
+                    .write_and_sync(&buffer)
+                    .and_then(|_| self.rotate("size"));
                 buffer.clear();
                 acknowledge(&mut pending, &outcome);
                 if outcome.is_err() {
@@ -289,7 +291,8 @@ impl Writer {
     }
 
     /// Renames the active file to the next archive name and starts a new active file.
-    fn rotate(&mut self) -> Result<(), AuditError> {
+    /// `cause` (`request`, `size`, `schedule`) is what the metrics count it under.
+    fn rotate(&mut self, cause: &'static str) -> Result<(), AuditError> {
         let dir = self.config.dir.clone();
         self.file.sync_all().map_err(|e| io_error(&dir, e))?;
         self.sequence += 1;
@@ -300,6 +303,7 @@ impl Writer {
         self.size = size;
         sync_dir(&dir).map_err(|e| io_error(&dir, e))?;
         self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+        telemetry::audit::AuditLogRotated { cause }.emit();
         self.apply_retention();
         Ok(())
     }
@@ -322,7 +326,7 @@ impl Writer {
             .config
             .rotation_schedule
             .fired_between(self.last_check, now)
-            && let Err(e) = self.rotate()
+            && let Err(e) = self.rotate("schedule")
         {
             tracing::error!(error = %e, "scheduled audit log rotation failed");
         }

@@ -44,6 +44,8 @@ enum Seg {
 }
 
 struct Route {
+    /// The path template as the resource declared it (the metrics' `route` label).
+    template: &'static str,
     segs: Vec<Seg>,
     kind: Kind,
     resource: Arc<dyn Resource>,
@@ -58,6 +60,9 @@ pub struct Api {
     body_limit: usize,
     info: Value,
 }
+
+/// [`Api::route_template`] of a path that no route takes.
+pub const UNMATCHED: &str = "unmatched";
 
 const MAX_RECORDS_DEFAULT: usize = 10_000;
 const RESERVED: &[&str] = &[
@@ -169,6 +174,7 @@ impl ApiBuilder {
         // A keyed singleton serves POST and the instance on one path: one route does.
         if let Some(c) = def.collection.filter(|_| !def.keyed_singleton()) {
             self.routes.push(Route {
+                template: c,
                 segs: parse_template(c),
                 kind: Kind::Collection,
                 resource: Arc::clone(&resource),
@@ -177,6 +183,7 @@ impl ApiBuilder {
         }
         if let Some(i) = def.instance {
             self.routes.push(Route {
+                template: i,
                 segs: parse_template(i),
                 kind: Kind::Instance,
                 resource: Arc::clone(&resource),
@@ -215,6 +222,46 @@ impl Api {
 
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// The template of the route `path` takes (`/api/svm/svms/{uuid}`), whoever asks and
+    /// whatever the answer; [`UNMATCHED`] for a path no route takes. Metrics label
+    /// requests with it: a bounded set, unlike raw paths.
+    pub fn route_template(&self, path: &str) -> &'static str {
+        const OPENAPI: &str = "/api/openapi.json";
+        // Every request pays for this: a path without escapes, `+` or dot segments is
+        // split in place, as `split_path` would split it.
+        let decoded;
+        let segments: Vec<&str> = if path.contains(['%', '+']) || path.contains("/.") {
+            let Ok(d) = split_path(path) else {
+                return UNMATCHED;
+            };
+            decoded = d;
+            decoded.iter().map(String::as_str).collect()
+        } else {
+            path.split('/').filter(|s| !s.is_empty()).collect()
+        };
+        if segments == ["api", "openapi.json"] {
+            return OPENAPI;
+        }
+        let mut best: Option<(usize, &'static str)> = None;
+        'routes: for route in &self.routes {
+            if route.segs.len() != segments.len() {
+                continue;
+            }
+            let mut literals = 0;
+            for (seg, actual) in route.segs.iter().zip(&segments) {
+                match seg {
+                    Seg::Lit(l) if l == actual => literals += 1,
+                    Seg::Lit(_) => continue 'routes,
+                    Seg::Key(_) => {}
+                }
+            }
+            if best.is_none_or(|(n, _)| literals > n) {
+                best = Some((literals, route.template));
+            }
+        }
+        best.map_or(UNMATCHED, |(_, t)| t)
     }
 
     /// Answers one HTTP request. Never panics on input; every failure is an ONTAP error.

@@ -84,6 +84,7 @@ impl Jobs {
         self.put(&uuid, job.clone()).await?;
         let (tx, rx) = watch::channel(false);
         self.lock_finished().insert(uuid.clone(), rx);
+        telemetry::jobs::JobStarted.emit();
         let jobs = Arc::clone(self);
         let id = uuid.clone();
         tokio::spawn(async move {
@@ -95,6 +96,8 @@ impl Jobs {
                 ))),
             };
             job["end_time"] = json!(now_rfc3339());
+            let state = if result.is_ok() { "success" } else { "failure" };
+            telemetry::jobs::JobFinished { state }.emit();
             match result {
                 Ok(message) => {
                     job["state"] = json!("success");

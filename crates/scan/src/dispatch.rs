@@ -25,6 +25,9 @@ pub use crate::local::Local;
 use crate::remote::{Manager, Role, clamd_endpoint, lock};
 pub use crate::scan_event::{ScanEvent, ScanEventKind};
 use crate::{Mode, Verdict};
+use telemetry::pool::ScansFailedOver;
+use telemetry::scans::CacheLookedUp;
+pub use telemetry::scans::Engine as EngineKind;
 
 /// A verdict and who gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct Scanned {
     pub server: String,
     pub vendor: Option<String>,
     pub version: Option<String>,
+    /// What kind of engine answered (the metrics' `engine` label).
+    pub engine: EngineKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,10 +194,16 @@ impl Manager {
         let mut results: Vec<Option<Result<Scanned, ScanError>>> = vec![None; items.len()];
         let mut errors: Vec<ScanError> = vec![ScanError::NoServer; items.len()];
         // One retry on another server, so one dead server costs at most one timeout.
-        for c in view.candidates.iter().take(2) {
+        for (n, c) in view.candidates.iter().take(2).enumerate() {
             let pending: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_none()).collect();
             if pending.is_empty() {
                 break;
+            }
+            if n > 0 {
+                ScansFailedOver {
+                    files: pending.len() as u64,
+                }
+                .emit();
             }
             for (i, attempt) in self.attempt(c, &items, &pending).await {
                 let item = &items[i];
@@ -267,6 +278,17 @@ impl Manager {
             server: c.server.clone(),
             vendor: c.vendor.clone(),
             version: c.version.clone(),
+            engine: self.engine_of(c),
+        }
+    }
+
+    fn engine_of(&self, c: &Candidate) -> EngineKind {
+        if c.icap.is_some() {
+            EngineKind::Icap
+        } else if self.local_for(c).is_some() {
+            EngineKind::Builtin
+        } else {
+            EngineKind::Clamd
         }
     }
 
@@ -480,11 +502,12 @@ impl View {
     /// Is this file, as it is now, known clean to every server that could scan it? A
     /// hit needs a connected server: the engine tag is made from them.
     pub fn is_clean(&self, file: &FileId) -> bool {
-        !self.candidates.is_empty()
-            && self
-                .cache
-                .as_ref()
-                .is_some_and(|c| c.is_clean(&self.svm, file, &self.engine, self.generation))
+        let Some(cache) = self.cache.as_ref().filter(|_| !self.candidates.is_empty()) else {
+            return false;
+        };
+        let hit = cache.is_clean(&self.svm, file, &self.engine, self.generation);
+        CacheLookedUp { hit }.emit();
+        hit
     }
 
     /// No server can scan for the SVM now.
@@ -500,6 +523,7 @@ impl Scanned {
             server: CACHE.to_string(),
             vendor: None,
             version: None,
+            engine: EngineKind::Cache,
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::pool::Pool;
 use crate::ruleset::RuleSources;
 use crate::verdict::Verdict;
 use crate::worker::{Isolation, WorkerSpec};
+use telemetry::scans::{Engine as EngineKind, ScanCompleted, Trigger};
 
 /// Options of `vigil scanner` (and of the scanner `vigil serve` embeds).
 #[derive(Debug, Clone, clap::Args)]
@@ -438,6 +439,13 @@ impl Spool {
                 self.memory.extend_from_slice(data);
                 Ok(())
             }
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match &self.file {
+            Some(file) => file.metadata().map_or(0, |m| m.len()),
+            None => self.memory.len() as u64,
         }
     }
 
@@ -869,9 +877,14 @@ impl Connection {
         let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("FILDES {}", String::from_utf8_lossy(&subject));
+            let started = Instant::now();
             let file = File::from(fd);
+            let bytes = file.metadata().map_or(0, |m| m.len());
             let verdict =
                 fairness::scan_file(&slots, &ctx.pool, description, file, Mode::FirstMatch).await;
+            if let Ok(verdict) = &verdict {
+                served(verdict, bytes, started);
+            }
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, &subject, &verdict, &peer) {
                 replies.send(line).await;
@@ -885,7 +898,13 @@ impl Connection {
         let slots = self.slots.clone();
         self.jobs.spawn(async move {
             let description = format!("INSTREAM instream({peer})");
-            let scan = move |s: &mut Scanning<'_>| spool.scan(s);
+            let started = Instant::now();
+            let scan = move |s: &mut Scanning<'_>| {
+                let bytes = spool.len();
+                let verdict = spool.scan(s);
+                served(&verdict, bytes, started);
+                verdict
+            };
             let verdict = fairness::run(&slots, &ctx.pool, description, scan).await;
             let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
             for line in verdict_lines(&writer, STREAM_SUBJECT, &verdict, &peer) {
@@ -956,6 +975,18 @@ fn verdict_lines(
     }
 }
 
+/// One subject of a clamd-protocol client got its verdict from the built-in engine.
+fn served(verdict: &Verdict, bytes: u64, started: Instant) {
+    ScanCompleted {
+        trigger: Trigger::Clamd,
+        engine: EngineKind::Builtin,
+        verdict: verdict.metric(),
+        bytes,
+        elapsed: started.elapsed(),
+    }
+    .emit();
+}
+
 /// The outcome of one file inside a path command.
 struct FileResult {
     lines: Vec<Vec<u8>>,
@@ -1004,16 +1035,25 @@ fn scan_files_at(
         })
         .collect();
     let files: Vec<&File> = opened.iter().filter_map(|o| o.as_ref().ok()).collect();
+    // A batch is scanned as one: each file is counted with the batch's time.
+    let started = Instant::now();
     let mut scanned = scanning.scan_files(&files, mode).into_iter();
     paths
         .iter()
         .zip(&opened)
         .map(|(path, open)| {
             let verdict = match open {
-                Ok(_) => scanned
-                    .next()
-                    .unwrap_or_else(|| Verdict::Error("no verdict".into())),
-                Err(refused) => refused.clone(),
+                Ok(file) => {
+                    let verdict = scanned
+                        .next()
+                        .unwrap_or_else(|| Verdict::Error("no verdict".into()));
+                    served(&verdict, file.metadata().map_or(0, |m| m.len()), started);
+                    verdict
+                }
+                Err(refused) => {
+                    served(refused, 0, started);
+                    refused.clone()
+                }
             };
             FileResult {
                 infected: matches!(verdict, Verdict::Infected(_) | Verdict::LimitExceeded(_)),

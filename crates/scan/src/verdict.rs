@@ -67,6 +67,15 @@ impl Verdict {
         matches!(self, Verdict::Clean)
     }
 
+    /// The verdict as the metrics count it: a limit hit is a detection, as clients see it.
+    pub fn metric(&self) -> telemetry::scans::Verdict {
+        match self {
+            Verdict::Clean => telemetry::scans::Verdict::Clean,
+            Verdict::Infected(_) | Verdict::LimitExceeded(_) => telemetry::scans::Verdict::Infected,
+            Verdict::Error(_) => telemetry::scans::Verdict::Error,
+        }
+    }
+
     /// The names a clamd client sees as `<Name> FOUND` lines: detections, or the limit's
     /// heuristic name.
     pub fn found_names(&self) -> Vec<&str> {

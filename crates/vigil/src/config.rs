@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+pub use crate::http::access::{DEFAULT_METRICS_ALLOW, MetricsAccess};
+
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeArgs {
@@ -114,6 +116,16 @@ pub struct ServeArgs {
     /// serves ONTAP's default ports 80/443 at e.g. 20080/20443.
     #[arg(long, env = "VIGIL_S3_PORT_OFFSET")]
     pub s3_port_offset: Option<u16>,
+    /// Collect metrics and serve them at `GET /metrics` (true).
+    #[arg(long, env = "VIGIL_METRICS")]
+    pub metrics: Option<bool>,
+    /// Bearer token that lets a scraper at any address read `/metrics` (none).
+    #[arg(long, env = "VIGIL_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+    /// Client networks that read `/metrics` without a token, comma-separated CIDRs
+    /// (`127.0.0.0/8,::1/128`), or `none`.
+    #[arg(long, env = "VIGIL_METRICS_ALLOW")]
+    pub metrics_allow: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +155,8 @@ pub struct Config {
     pub vscan_runs_max_age: Duration,
     pub s3_address: std::net::IpAddr,
     pub s3_port_offset: u16,
+    /// Who may read `/metrics`; `None` when metrics are off.
+    pub metrics: Option<MetricsAccess>,
 }
 
 impl ServeArgs {
@@ -278,9 +292,22 @@ impl ServeArgs {
         let s3_address = s3_address
             .parse()
             .map_err(|_| anyhow::anyhow!("s3_address {s3_address:?} is not an IP address"))?;
+        let metrics = match self.metrics.or(file.metrics).unwrap_or(true) {
+            false => None,
+            true => Some(MetricsAccess::new(
+                self.metrics_token
+                    .or(file.metrics_token)
+                    .filter(|t| !t.is_empty()),
+                self.metrics_allow
+                    .or(file.metrics_allow)
+                    .as_deref()
+                    .unwrap_or(DEFAULT_METRICS_ALLOW),
+            )?),
+        };
         Ok(Config {
             s3_address,
             s3_port_offset: self.s3_port_offset.or(file.s3_port_offset).unwrap_or(0),
+            metrics,
             scanner,
             vscan_check_interval: Duration::from_millis(check_ms),
             scan_cache_entries: self

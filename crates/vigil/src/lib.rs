@@ -1,5 +1,5 @@
 //! The Vigil server, top-down (docs/architecture.md):
-//! - the binary: [`server`] (startup), [`config`];
+//! - the binary: [`server`] (startup), [`config`], [`exporter`] (the metrics recorder);
 //! - front doors: [`http`] (the listener's route table and lenient request lines), [`api`] (ONTAP REST
 //!   resources), [`mav_service`] (the RMM reporting service);
 //! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod exporter;
 pub mod files;
 pub mod http;
 pub mod mav_service;

@@ -17,6 +17,10 @@ use crate::state::{CLUSTER_KIND, State};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     raise_open_files_limit();
+    if config.metrics.is_some() {
+        // Before anything emits: events before the recorder are lost.
+        crate::exporter::install();
+    }
     // The embedded scanner comes up first so that a node never serves a REST API that
     // points pools at a scanner which is not there.
     let mut local = None;
@@ -58,7 +62,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(%addr, scheme, "listening");
         }
     });
-    let service = app.into_make_service();
+    // The metrics door's allow-list needs the client's address.
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     match &state.config.listen {
         Listen::Http(addr) => {
             let addr: SocketAddr = addr
@@ -169,12 +174,11 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         Arc::new(audit::SystemClock),
     ));
     let s3 = s3_runtime(&config, &store).await?;
-    let scan_counters = Arc::new(crate::scanning::observer::ScanCounters::default());
     let scanning = Arc::new(crate::scanning::ScanService::new(
         Arc::clone(&scanners),
         Arc::clone(&events),
         config.data_dir.clone(),
-        Arc::clone(&scan_counters) as _,
+        Arc::new(crate::scanning::observer::Metrics),
     ));
     let state = Arc::new(State {
         store,
@@ -185,7 +189,6 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         scanners,
         events,
         scanning,
-        scan_counters,
         runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
         s3,

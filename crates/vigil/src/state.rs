@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::namespace::Namespace;
 use crate::scanning::ScanService;
 use crate::scanning::events::EventLog;
-use crate::scanning::observer::ScanCounters;
 use crate::scanning::running::RunningScans;
 
 pub const CLUSTER_KIND: &str = "cluster";
@@ -30,8 +29,6 @@ pub struct State {
     pub events: Arc<EventLog>,
     /// The scanning pipeline every front door calls.
     pub scanning: Arc<ScanService>,
-    /// What the pipeline counted (its metrics hook).
-    pub scan_counters: Arc<ScanCounters>,
     /// On-demand runs going, and their cancel flags.
     pub runs: Arc<dyn RunningScans>,
     /// The live S3 audit logs; what the S3 endpoint records through.

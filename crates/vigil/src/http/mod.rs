@@ -3,6 +3,7 @@
 //! | Front door | Routes | Module |
 //! |---|---|---|
 //! | RMM managed-antivirus reporting | `GET /api?service=…` (and `/api/`) | [`rmm`] |
+//! | Prometheus metrics | `GET /metrics` (allow-list or bearer token, [`access`]) | [`metrics`] |
 //! | ONTAP REST | everything else (ONTAP's own 404 for unknown paths) | [`ontap`] |
 //!
 //! Before any of them, [`lenient`] mends HTTP/1 request lines that curl and some
@@ -10,9 +11,11 @@
 //!
 //! The RMM service shares ONTAP's `/api` path, told apart by its `service` query term;
 //! a GET of `/api` without one is ONTAP's. New doors (the S3 endpoint's listener, the
-//! console, metrics) add their routes here beside these.
+//! console) add their routes here beside these.
 
+pub mod access;
 pub mod lenient;
+pub mod metrics;
 mod ontap;
 mod rmm;
 
@@ -29,14 +32,21 @@ use crate::state::State;
 pub struct App {
     pub api: Arc<Api>,
     pub state: Arc<State>,
+    /// The metrics recorder and who may read it; `None` when metrics are off.
+    pub exporter: Option<metrics::Exporter>,
 }
 
 pub fn router(state: &Arc<State>) -> Router {
+    let exporter = state.config.metrics.clone().and_then(|access| {
+        crate::exporter::install().map(|handle| metrics::Exporter { handle, access })
+    });
     let app = App {
         api: Arc::new(crate::api::build(state)),
         state: Arc::clone(state),
+        exporter,
     };
     Router::new()
+        .route("/metrics", get(metrics::handle))
         .route("/api", get(rmm::handle))
         .route("/api/", get(rmm::handle))
         .fallback(ontap::handle)

@@ -8,8 +8,13 @@ use axum::extract::State as AxumState;
 use axum::http::Request;
 use axum::response::Response;
 
+use telemetry::rest::RestRequestServed;
+
 use super::App;
 use crate::state::State;
+
+/// The service's route as the metrics label it.
+const ROUTE: &str = "/api?service=";
 
 /// `GET /api` and `GET /api/`: the RMM service when the query names a `service`, else
 /// ONTAP REST.
@@ -20,9 +25,19 @@ pub async fn handle(AxumState(app): AxumState<App>, request: Request<Body>) -> R
     }
     let started = Instant::now();
     let response = respond(&app.state, &parts).await;
+    let elapsed = started.elapsed();
+    if app.exporter.is_some() {
+        RestRequestServed {
+            method: "GET",
+            route: ROUTE,
+            status: 200,
+            elapsed,
+        }
+        .emit();
+    }
     tracing::info!(
         status = 200,
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "MAV request done"
     );
     response

@@ -196,7 +196,7 @@ pub async fn run(
 
     let ended = Utc::now();
     tally.errors.extend(walked.errors);
-    records::finish_run(
+    let status = records::finish_run(
         &mut record,
         &mut tally,
         &walked.counts,
@@ -213,6 +213,7 @@ pub async fn run(
         return Err(ApiError::not_found("svm.uuid"));
     }
     records::save(&state.store, &record).await?;
+    telemetry::ondemand::RunFinished { status }.emit();
     drop(ticket);
     schedule::trim_runs(&state).await;
     Ok(record)

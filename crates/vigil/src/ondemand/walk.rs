@@ -287,10 +287,12 @@ impl Walk {
             readonly_volume: false,
         };
         let id = file_id(&st);
-        match self
+        let admission = self
             .service
-            .admit(view, &self.scope, &access, &id, self.changed_since)
-        {
+            .admit(view, &self.scope, &access, &id, self.changed_since);
+        self.service
+            .observe_admission(&self.svm, crate::scanning::Trigger::OnDemand, &admission);
+        match admission {
             Admission::Skip(_) => {
                 walked.counts.skipped += 1;
                 return None;

@@ -41,6 +41,7 @@ impl EventLog {
     }
 
     pub fn record(&self, svm: &str, kind: &'static str, mut body: Value) {
+        telemetry::vscan::VscanEventRecorded { kind }.emit();
         body["type"] = json!(kind);
         body["node"] = self.node.clone();
         body["svm"] = json!({"uuid": svm});

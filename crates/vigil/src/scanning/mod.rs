@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{CWD, FileType, Mode, OFlags};
 use scan::Verdict;
 use scan::cache::FileId;
-use scan::dispatch::{Opened, ScanError, View};
+use scan::dispatch::{EngineKind, Opened, ScanError, View};
 use scan::remote::Manager;
 use serde_json::json;
 use vscan::scope::{Decision, FileAccess, Scope, SkipReason};
@@ -54,6 +54,15 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The metrics' `trigger` label.
+    pub fn metric(self) -> telemetry::scans::Trigger {
+        match self {
+            Trigger::OnDemand => telemetry::scans::Trigger::OnDemand,
+            Trigger::OnAccess => telemetry::scans::Trigger::OnAccess,
+            Trigger::S3Upload => telemetry::scans::Trigger::S3Upload,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::OnDemand => "on_demand",
@@ -228,7 +237,7 @@ impl ScanService {
                 let body = json!({"file_path": request.file_path, "disconnect_reason": "na"});
                 self.events.record(&job.svm, "scan_internal_error", body);
                 let outcome = Outcome::Failed(format!("the file cannot be opened: {e}"));
-                self.observe(job, &outcome, 0, started.elapsed());
+                self.observe(job, &outcome, EngineKind::None, 0, started.elapsed());
                 return outcome;
             }
         };
@@ -255,8 +264,30 @@ impl ScanService {
                     .unwrap_or_else(|| Outcome::Unavailable("no verdict".into()));
             }
         };
-        self.observe(job, &outcome, 0, started.elapsed());
+        let engine = match outcome {
+            Outcome::Clean { cached: true } => EngineKind::Cache,
+            _ => EngineKind::None,
+        };
+        self.observe(job, &outcome, engine, 0, started.elapsed());
         outcome
+    }
+
+    /// What a walker's [`ScanService::admit`] answered without a scan, for the metrics:
+    /// a skip or a cache hit is a file of the run like any scanned one.
+    pub fn observe_admission(&self, svm: &str, trigger: Trigger, admission: &Admission) {
+        let (outcome, engine) = match admission {
+            Admission::Skip(_) => (OutcomeKind::Skipped, EngineKind::None),
+            Admission::Cached => (OutcomeKind::Cached, EngineKind::Cache),
+            Admission::Unchanged | Admission::Scan => return,
+        };
+        self.observer.file_scanned(&FileScanned {
+            svm,
+            trigger,
+            outcome,
+            engine,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+        });
     }
 
     async fn dispatch(
@@ -283,6 +314,10 @@ impl ScanService {
         let each = started.elapsed() / u32::try_from(files.len().max(1)).unwrap_or(u32::MAX);
         let mut out = Vec::with_capacity(files.len());
         for (item, result) in files.iter().zip(results) {
+            let engine = match &result {
+                Ok(scanned) => scanned.engine,
+                Err(_) => EngineKind::None,
+            };
             let outcome = match result {
                 Ok(scanned) => match scanned.verdict {
                     Verdict::Clean => Outcome::Clean {
@@ -302,7 +337,7 @@ impl ScanService {
                 Err(e @ ScanError::Unreadable(_)) => Outcome::Failed(e.to_string()),
                 Err(e) => Outcome::Unavailable(e.to_string()),
             };
-            self.observe(job, &outcome, item.id.stamp.size, each);
+            self.observe(job, &outcome, engine, item.id.stamp.size, each);
             out.push((item.file_path.clone(), outcome));
         }
         out
@@ -324,7 +359,7 @@ impl ScanService {
                 let body = json!({"file_path": item.file_path, "disconnect_reason": "na"});
                 self.events.record(&job.svm, "scan_timedout", body);
                 let outcome = Outcome::Unavailable(reason.clone());
-                self.observe(job, &outcome, 0, started.elapsed());
+                self.observe(job, &outcome, EngineKind::None, 0, started.elapsed());
                 (item.file_path.clone(), outcome)
             })
             .collect()
@@ -352,7 +387,14 @@ impl ScanService {
         })
     }
 
-    fn observe(&self, job: &Job, outcome: &Outcome, bytes: u64, elapsed: Duration) {
+    fn observe(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        engine: EngineKind,
+        bytes: u64,
+        elapsed: Duration,
+    ) {
         let scanned = matches!(
             outcome.kind(),
             OutcomeKind::Clean | OutcomeKind::Infected | OutcomeKind::Failed
@@ -361,6 +403,7 @@ impl ScanService {
             svm: &job.svm,
             trigger: job.trigger,
             outcome: outcome.kind(),
+            engine,
             bytes: if scanned { bytes } else { 0 },
             elapsed,
         });

@@ -1,10 +1,13 @@
 //! The metrics hook of the scanning service: one typed event per scan, handed to an
-//! observer. [`ScanCounters`] counts them (what a metrics endpoint renders); tests and
-//! a later exporter can install their own.
+//! observer. [`Metrics`] turns each into the `telemetry` event the exporter counts;
+//! [`ScanCounters`] keeps totals in memory (what tests read).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use scan::dispatch::EngineKind;
+use telemetry::scans::{ScanCompleted, Verdict};
 
 use super::{OutcomeKind, Trigger};
 
@@ -14,6 +17,8 @@ pub struct FileScanned<'a> {
     pub svm: &'a str,
     pub trigger: Trigger,
     pub outcome: OutcomeKind,
+    /// What answered: an engine, the cache, or none (skipped, unavailable).
+    pub engine: EngineKind,
     /// Bytes the engine was given (0 for cache hits and skips).
     pub bytes: u64,
     /// From the request to the verdict, remediation included.
@@ -51,5 +56,27 @@ impl ScanObserver for ScanCounters {
         t.files += 1;
         t.bytes += event.bytes;
         t.micros += u64::try_from(event.elapsed.as_micros()).unwrap_or(u64::MAX);
+    }
+}
+
+/// The node's observer: every file is a [`ScanCompleted`] for the metrics endpoint.
+pub struct Metrics;
+
+impl ScanObserver for Metrics {
+    fn file_scanned(&self, event: &FileScanned<'_>) {
+        ScanCompleted {
+            trigger: event.trigger.metric(),
+            engine: event.engine,
+            verdict: match event.outcome {
+                OutcomeKind::Clean | OutcomeKind::Cached => Verdict::Clean,
+                OutcomeKind::Infected => Verdict::Infected,
+                OutcomeKind::Failed => Verdict::Error,
+                OutcomeKind::Unavailable => Verdict::Unavailable,
+                OutcomeKind::Skipped => Verdict::Skipped,
+            },
+            bytes: event.bytes,
+            elapsed: event.elapsed,
+        }
+        .emit();
     }
 }

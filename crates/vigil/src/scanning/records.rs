@@ -189,7 +189,7 @@ pub struct WalkCounts {
     pub cached: u64,
 }
 
-/// Completes a run's record: its status, end, counts and the tally's files.
+/// Completes a run's record: its status (returned), end, counts and the tally's files.
 pub fn finish_run(
     record: &mut Value,
     tally: &mut Tally,
@@ -197,7 +197,7 @@ pub fn finish_run(
     incremental: bool,
     canceled: bool,
     ended: DateTime<Utc>,
-) {
+) -> &'static str {
     tally.scanned += walked.cached;
     let status = if canceled {
         "CANCELED"
@@ -215,6 +215,7 @@ pub fn finish_run(
     }
     record["folders_scanned"] = json!(walked.folders);
     tally.fill(record);
+    status
 }
 
 /// Writes (or rewrites) a run record.

@@ -78,6 +78,7 @@ impl Ticket {
     /// Claims `key` in `registry`, or `None` when it is taken.
     pub fn claim(registry: &Arc<dyn RunningScans>, key: String) -> Option<Ticket> {
         let cancel = registry.claim(&key)?;
+        telemetry::ondemand::RunClaimed.emit();
         Some(Ticket {
             key,
             cancel,
@@ -93,6 +94,7 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.registry.release(&self.key);
+        telemetry::ondemand::RunReleased.emit();
     }
 }
 
