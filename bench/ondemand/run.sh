@@ -115,7 +115,14 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $THREADS CPUs, load $(cut -d' ' -f1-3 /pr
 connected "unix://$RUN/data/scanner.sock"
 # CPU time Vigil spends on the first run (user + system, in clock ticks): steadier than
 # wall time on a machine shared with other work.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$VIGIL_PID/stat"; }
+# The server and its scan-worker processes (process isolation scans in children).
+cpu_ticks() {
+  local ticks=0 pid
+  for pid in "$VIGIL_PID" $(pgrep -P "$VIGIL_PID" || true); do
+    ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks"
+}
 TICKS_BEFORE=$(cpu_ticks)
 run_policy embedded
 VIGIL_CPU=$(echo "($(cpu_ticks) - $TICKS_BEFORE) / $(getconf CLK_TCK)" | bc -l)
