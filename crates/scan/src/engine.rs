@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::filemap::{GuardedMap, read_all_at};
 use crate::ruleset::{RuleSources, RulesError, Ruleset};
-use crate::verdict::{Limit, Verdict};
+use crate::verdict::{Limit, Scanned, Verdict};
 
 /// What one top-level object (a file, a descriptor, a stream) may cost, clamd's limits.
 /// Every way a file reaches the engine goes through [`Scanning`], which applies them.
@@ -102,7 +102,7 @@ pub enum Mode {
 /// in the engine takes only that place down. The engine keeps the cheap checks.
 pub trait Isolation: Send {
     /// One verdict per descriptor, in order. Several descriptors go in one round trip.
-    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict>;
+    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Scanned>;
 }
 
 /// Per-thread scanning state, bound to one rule set.
@@ -233,7 +233,7 @@ impl<'r> Scanning<'r> {
             Ok(file)
         });
         match (memfd, &mut self.worker) {
-            (Ok(file), Some(worker)) => first_verdict(worker.scan(&[file.as_fd()], mode)),
+            (Ok(file), Some(worker)) => first_scanned(worker.scan(&[file.as_fd()], mode)).verdict,
             (Err(e), _) => Verdict::Error(e.to_string()),
             (Ok(_), None) => Verdict::Error("no scan worker".into()),
         }
@@ -241,46 +241,49 @@ impl<'r> Scanning<'r> {
 
     /// Scans an open regular file from its start, whatever its current offset.
     pub fn scan_file(&mut self, file: &File, mode: Mode) -> Verdict {
-        first_verdict(self.scan_files(&[file], mode))
+        self.scan_file_sized(file, mode).verdict
+    }
+
+    /// [`Scanning::scan_file`], with the length the file was scanned at.
+    pub fn scan_file_sized(&mut self, file: &File, mode: Mode) -> Scanned {
+        first_scanned(self.scan_files_sized(&[file], mode))
     }
 
     /// Scans each file as [`Scanning::scan_file`] does; one verdict per file, in order.
-    /// With process isolation the files that need the engine go to the worker in one
-    /// round trip: a round trip per file cost a fifth of the FILDES throughput.
     pub fn scan_files(&mut self, files: &[&File], mode: Mode) -> Vec<Verdict> {
-        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(files.len());
-        let mut for_worker: Vec<(usize, BorrowedFd<'_>)> = Vec::new();
-        for (index, file) in files.iter().enumerate() {
-            let len = match self.regular_file_len(file) {
-                Ok(len) => len,
-                Err(verdict) => {
-                    verdicts.push(Some(verdict));
-                    continue;
-                }
-            };
-            let mut tally = Tally::new(&self.limits);
-            // The cheap checks stay here, so a skipped file costs no round trip.
-            if let Some(limit) = self.size_limit(len) {
-                tally.limit = Some(limit);
-                verdicts.push(Some(self.settle(tally)));
-            } else if self.worker.is_some() {
-                verdicts.push(None);
-                for_worker.push((index, file.as_fd()));
-            } else {
-                self.scan_file_with(file, len, mode, &mut tally);
-                verdicts.push(Some(self.settle(tally)));
-            }
-        }
-        if let (Some(worker), false) = (&mut self.worker, for_worker.is_empty()) {
-            let fds: Vec<BorrowedFd<'_>> = for_worker.iter().map(|(_, fd)| *fd).collect();
-            let answers = worker.scan(&fds, mode);
-            for ((index, _), verdict) in for_worker.iter().zip(answers) {
-                verdicts[*index] = Some(verdict);
-            }
-        }
-        verdicts
+        self.scan_files_sized(files, mode)
             .into_iter()
-            .map(|v| v.unwrap_or_else(|| Verdict::Error("Scan worker gave no verdict".into())))
+            .map(|scanned| scanned.verdict)
+            .collect()
+    }
+
+    /// [`Scanning::scan_files`], with the length each file was scanned at. With process
+    /// isolation all the files go to the worker in one round trip (a round trip per file
+    /// cost a fifth of the FILDES throughput), and the worker alone looks at them: its
+    /// fstat, type check and size limits are the ones that count, and it reports the
+    /// length, so no file is fstat-ed twice.
+    pub fn scan_files_sized(&mut self, files: &[&File], mode: Mode) -> Vec<Scanned> {
+        if let Some(worker) = &mut self.worker {
+            let fds: Vec<BorrowedFd<'_>> = files.iter().map(|file| file.as_fd()).collect();
+            let mut answers = worker.scan(&fds, mode);
+            answers.resize_with(files.len(), || {
+                Scanned::unscanned(Verdict::Error("Scan worker gave no verdict".into()))
+            });
+            return answers;
+        }
+        files
+            .iter()
+            .map(|file| match self.regular_file_len(file) {
+                Ok(len) => {
+                    let mut tally = Tally::new(&self.limits);
+                    self.scan_file_with(file, len, mode, &mut tally);
+                    Scanned {
+                        verdict: self.settle(tally),
+                        bytes: len,
+                    }
+                }
+                Err(verdict) => Scanned::unscanned(verdict),
+            })
             .collect()
     }
 
@@ -537,15 +540,14 @@ impl<'r> Scanning<'r> {
     }
 }
 
-/// An anonymous, unlinked memory file (memfd).
 /// The verdict of a one-file batch.
-fn first_verdict(verdicts: Vec<Verdict>) -> Verdict {
-    verdicts
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| Verdict::Error("Scan worker gave no verdict".into()))
+fn first_scanned(scanned: Vec<Scanned>) -> Scanned {
+    scanned.into_iter().next().unwrap_or_else(|| {
+        Scanned::unscanned(Verdict::Error("Scan worker gave no verdict".into()))
+    })
 }
 
+/// An anonymous, unlinked memory file (memfd).
 fn memory_file() -> std::io::Result<File> {
     use std::os::fd::FromRawFd;
     // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor.

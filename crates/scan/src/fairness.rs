@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::engine::{Mode, Scanning};
 use crate::pool::{Pool, PoolClosed};
-use crate::verdict::Verdict;
+use crate::verdict::Scanned;
 
 pub struct Clients {
     per_client: usize,
@@ -98,7 +98,7 @@ pub async fn scan_file(
     description: String,
     file: std::fs::File,
     mode: Mode,
-) -> Result<Verdict, PoolClosed> {
+) -> Result<Scanned, PoolClosed> {
     let _slot = slots.acquire().await.map_err(|_| PoolClosed)?;
     pool.scan_file(description, file, mode).await
 }

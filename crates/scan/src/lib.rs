@@ -27,4 +27,4 @@ pub use engine::{Engine, Limits, Mode, Scanning};
 pub use pool::{Pool, PoolClosed};
 pub use ruleset::{RuleSources, RulesError, Ruleset};
 pub use server::{ScannerArgs, Server, run, termination_signal};
-pub use verdict::{Limit, Verdict};
+pub use verdict::{Limit, Scanned, Verdict};

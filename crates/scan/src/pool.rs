@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::engine::{Engine, Mode, Scanning};
-use crate::verdict::Verdict;
+use crate::verdict::Scanned;
 use crate::worker::{MAX_BATCH, Worker, WorkerSpec};
 
 type Job = Box<dyn for<'r> FnOnce(&mut Scanning<'r>) + Send>;
@@ -22,7 +22,7 @@ type Job = Box<dyn for<'r> FnOnce(&mut Scanning<'r>) + Send>;
 struct FileScan {
     file: File,
     mode: Mode,
-    reply: tokio::sync::oneshot::Sender<Verdict>,
+    reply: tokio::sync::oneshot::Sender<Scanned>,
 }
 
 enum Work {
@@ -138,7 +138,7 @@ impl Pool {
         description: String,
         file: File,
         mode: Mode,
-    ) -> Result<Verdict, PoolClosed> {
+    ) -> Result<Scanned, PoolClosed> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let scan = FileScan { file, mode, reply };
         self.enqueue(description, Work::Scan(scan)).await?;
@@ -253,11 +253,12 @@ impl Task {
                 let (files, replies): (Vec<File>, Vec<_>) =
                     same.into_iter().map(|s| (s.file, s.reply)).unzip();
                 let files: Vec<&File> = files.iter().collect();
-                for (verdict, reply) in scanning.scan_files(&files, mode).into_iter().zip(replies) {
-                    let _ = reply.send(verdict);
+                let scanned = scanning.scan_files_sized(&files, mode);
+                for (scanned, reply) in scanned.into_iter().zip(replies) {
+                    let _ = reply.send(scanned);
                 }
                 for scan in other {
-                    let _ = scan.reply.send(scanning.scan_file(&scan.file, scan.mode));
+                    let _ = scan.reply.send(scanning.scan_file_sized(&scan.file, scan.mode));
                 }
             }
         }

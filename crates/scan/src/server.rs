@@ -31,7 +31,7 @@ use crate::engine::{Engine, Limits, Mode, Scanning, parse_size};
 use crate::fairness::{self, Client, Clients};
 use crate::pool::Pool;
 use crate::ruleset::RuleSources;
-use crate::verdict::Verdict;
+use crate::verdict::{Scanned, Verdict};
 use crate::worker::{Isolation, WorkerSpec};
 use telemetry::scans::{Engine as EngineKind, ScanCompleted, Trigger};
 
@@ -446,17 +446,13 @@ impl Spool {
         }
     }
 
-    fn len(&self) -> u64 {
-        match &self.file {
-            Some(file) => file.metadata().map_or(0, |m| m.len()),
-            None => self.memory.len() as u64,
-        }
-    }
-
-    fn scan(self, scanning: &mut Scanning<'_>) -> Verdict {
+    fn scan(self, scanning: &mut Scanning<'_>) -> Scanned {
         match self.file {
-            Some(file) => scanning.scan_file(&file, Mode::FirstMatch),
-            None => scanning.scan_bytes(&self.memory, Mode::FirstMatch),
+            Some(file) => scanning.scan_file_sized(&file, Mode::FirstMatch),
+            None => Scanned {
+                verdict: scanning.scan_bytes(&self.memory, Mode::FirstMatch),
+                bytes: self.memory.len() as u64,
+            },
         }
     }
 }
@@ -883,13 +879,15 @@ impl Connection {
             let description = format!("FILDES {}", String::from_utf8_lossy(&subject));
             let started = Instant::now();
             let file = File::from(fd);
-            let bytes = file.metadata().map_or(0, |m| m.len());
-            let verdict =
+            let scanned =
                 fairness::scan_file(&slots, &ctx.pool, description, file, Mode::FirstMatch).await;
-            if let Ok(verdict) = &verdict {
-                served(verdict, bytes, started);
-            }
-            let verdict = verdict.unwrap_or_else(|e| Verdict::Error(e.to_string()));
+            let verdict = match scanned {
+                Ok(Scanned { verdict, bytes }) => {
+                    served(&verdict, bytes, started);
+                    verdict
+                }
+                Err(e) => Verdict::Error(e.to_string()),
+            };
             for line in verdict_lines(&writer, &subject, &verdict, &peer) {
                 replies.send(line).await;
             }
@@ -904,8 +902,7 @@ impl Connection {
             let description = format!("INSTREAM instream({peer})");
             let started = Instant::now();
             let scan = move |s: &mut Scanning<'_>| {
-                let bytes = spool.len();
-                let verdict = spool.scan(s);
+                let Scanned { verdict, bytes } = spool.scan(s);
                 served(&verdict, bytes, started);
                 verdict
             };
@@ -1041,17 +1038,17 @@ fn scan_files_at(
     let files: Vec<&File> = opened.iter().filter_map(|o| o.as_ref().ok()).collect();
     // A batch is scanned as one: each file is counted with the batch's time.
     let started = Instant::now();
-    let mut scanned = scanning.scan_files(&files, mode).into_iter();
+    let mut scanned = scanning.scan_files_sized(&files, mode).into_iter();
     paths
         .iter()
         .zip(&opened)
         .map(|(path, open)| {
             let verdict = match open {
-                Ok(file) => {
-                    let verdict = scanned
+                Ok(_) => {
+                    let Scanned { verdict, bytes } = scanned
                         .next()
-                        .unwrap_or_else(|| Verdict::Error("no verdict".into()));
-                    served(&verdict, file.metadata().map_or(0, |m| m.len()), started);
+                        .unwrap_or_else(|| Scanned::unscanned(Verdict::Error("no verdict".into())));
+                    served(&verdict, bytes, started);
                     verdict
                 }
                 Err(refused) => {

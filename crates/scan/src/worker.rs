@@ -14,8 +14,9 @@
 //! Wire format: a request is one message, `F` (first match) or `A` (all matches) and the
 //! number of files (one byte), carrying up to [`MAX_BATCH`] descriptors; the reply is one
 //! or more messages holding, in order, one verdict per file, each as a little-endian
-//! `u16` length and `C` (clean), `I<name>\n<name>...` (infected), `E<message>` (error)
-//! or `L<limit index>` (limit). A batch costs one round trip, whatever its size.
+//! `u16` length, the file's scanned length (little-endian `u64`) and `C` (clean),
+//! `I<name>\n<name>...` (infected), `E<message>` (error) or `L<limit index>` (limit). A
+//! batch costs one round trip, whatever its size.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Limits, Mode, Scanning};
 use crate::ruleset::RuleSources;
-use crate::verdict::{Limit, Verdict};
+use crate::verdict::{Limit, Scanned, Verdict};
 
 /// The descriptor number the worker finds its socket on.
 const WORKER_FD: RawFd = 3;
@@ -121,7 +122,7 @@ pub struct Worker {
 }
 
 impl crate::engine::Isolation for Worker {
-    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict> {
+    fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Scanned> {
         Worker::scan(self, fds, mode)
     }
 }
@@ -138,7 +139,7 @@ impl Worker {
     /// Scans each descriptor in the worker, [`MAX_BATCH`] to a round trip. When the worker
     /// fails during a batch, which file brought it down is unknown: the batch's files go
     /// again one at a time, so only the one that fails again answers an error.
-    pub fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Verdict> {
+    pub fn scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> Vec<Scanned> {
         let mut verdicts = Vec::with_capacity(fds.len());
         for batch in fds.chunks(MAX_BATCH) {
             match self.try_scan(batch, mode) {
@@ -160,13 +161,13 @@ impl Worker {
     }
 
     /// Stops the failed worker (the next scan starts a new one); the scan's error.
-    fn failed(&mut self, e: &io::Error) -> Verdict {
+    fn failed(&mut self, e: &io::Error) -> Scanned {
         let status = self.stop();
         tracing::error!(error = %e, status = %status, "scan worker failed; starting a new one for the next scan");
-        Verdict::Error(format!("Scan worker failed ({status})"))
+        Scanned::unscanned(Verdict::Error(format!("Scan worker failed ({status})")))
     }
 
-    fn try_scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> io::Result<Vec<Verdict>> {
+    fn try_scan(&mut self, fds: &[BorrowedFd<'_>], mode: Mode) -> io::Result<Vec<Scanned>> {
         if self.running.is_none() {
             self.running = Some(spawn(&self.spec)?);
         }
@@ -319,7 +320,13 @@ const LIMITS: [Limit; 6] = [
     Limit::ScanTime,
 ];
 
-fn encode(verdict: &Verdict) -> Vec<u8> {
+fn encode(scanned: &Scanned) -> Vec<u8> {
+    let mut out = scanned.bytes.to_le_bytes().to_vec();
+    out.extend(encode_verdict(&scanned.verdict));
+    out
+}
+
+fn encode_verdict(verdict: &Verdict) -> Vec<u8> {
     match verdict {
         Verdict::Clean => b"C".to_vec(),
         Verdict::Infected(names) => {
@@ -339,7 +346,15 @@ fn encode(verdict: &Verdict) -> Vec<u8> {
     }
 }
 
-fn decode(message: &[u8]) -> Option<Verdict> {
+fn decode(message: &[u8]) -> Option<Scanned> {
+    let (bytes, message) = message.split_first_chunk::<8>()?;
+    Some(Scanned {
+        verdict: decode_verdict(message)?,
+        bytes: u64::from_le_bytes(*bytes),
+    })
+}
+
+fn decode_verdict(message: &[u8]) -> Option<Verdict> {
     let (&kind, rest) = message.split_first()?;
     let text = || String::from_utf8_lossy(rest).into_owned();
     Some(match kind {
@@ -351,12 +366,12 @@ fn decode(message: &[u8]) -> Option<Verdict> {
     })
 }
 
-fn no_verdict() -> Verdict {
-    Verdict::Error("Scan worker gave no verdict".into())
+fn no_verdict() -> Scanned {
+    Scanned::unscanned(Verdict::Error("Scan worker gave no verdict".into()))
 }
 
 /// Appends each framed verdict of one reply message; `None` when the message is garbled.
-fn decode_all(mut message: &[u8], verdicts: &mut Vec<Verdict>) -> Option<()> {
+fn decode_all(mut message: &[u8], verdicts: &mut Vec<Scanned>) -> Option<()> {
     while !message.is_empty() {
         let (len, rest) = message.split_at_checked(2)?;
         let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
@@ -369,15 +384,17 @@ fn decode_all(mut message: &[u8], verdicts: &mut Vec<Verdict>) -> Option<()> {
 
 /// Frames `verdict` onto `out`. An entry never exceeds one reply message: a list of
 /// names that would is cut to the names that fit.
-fn encode_framed(verdict: &Verdict, out: &mut Vec<u8>) {
-    let mut entry = encode(verdict);
+fn encode_framed(scanned: &Scanned, out: &mut Vec<u8>) {
+    let mut entry = encode(scanned);
     let max = MAX_REPLY - 2;
     if entry.len() > max {
-        let cut = entry[..max]
+        // The length and the kind byte stay whole; names are cut at a name boundary.
+        let names_start = 9;
+        let cut = entry[names_start..max]
             .iter()
             .rposition(|&b| b == b'\n')
-            .unwrap_or(max);
-        entry.truncate(cut.max(1));
+            .map_or(max, |at| names_start + at);
+        entry.truncate(cut.max(names_start));
     }
     out.extend_from_slice(&(entry.len() as u16).to_le_bytes());
     out.extend_from_slice(&entry);
@@ -413,18 +430,19 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         };
         let count = request[..n].get(1).map_or(fds.len(), |&c| usize::from(c));
         let files: Vec<File> = fds.drain(..).map(File::from).collect();
-        let verdicts: Vec<Verdict> = if truncated || files.len() != count {
+        let verdicts: Vec<Scanned> = if truncated || files.len() != count {
             let lost = Verdict::Error("File descriptors lost in transit".into());
-            vec![lost; count.max(1)]
+            vec![Scanned::unscanned(lost); count.max(1)]
         } else {
             if args.test_faults && files.iter().any(starts_with_fault_marker) {
                 tracing::warn!("test fault: aborting this scan worker");
                 std::process::abort();
             }
             if files.is_empty() {
-                vec![Verdict::Error("No file descriptor received.".into())]
+                let none = Verdict::Error("No file descriptor received.".into());
+                vec![Scanned::unscanned(none)]
             } else {
-                scanning.scan_files(&files.iter().collect::<Vec<_>>(), mode)
+                scanning.scan_files_sized(&files.iter().collect::<Vec<_>>(), mode)
             }
         };
         drop(files);
@@ -469,25 +487,39 @@ fn starts_with_fault_marker(file: &File) -> bool {
 mod tests {
     use super::*;
 
+    fn sized(verdict: Verdict, bytes: u64) -> Scanned {
+        Scanned { verdict, bytes }
+    }
+
     #[test]
     fn verdicts_round_trip() {
-        for verdict in [
-            Verdict::Clean,
-            Verdict::Infected(vec!["A".into(), "B.C".into()]),
-            Verdict::Error("Access denied.".into()),
-            Verdict::LimitExceeded(Limit::ScanTime),
-            Verdict::LimitExceeded(Limit::Recursion),
+        for (verdict, bytes) in [
+            (Verdict::Clean, 0),
+            (Verdict::Infected(vec!["A".into(), "B.C".into()]), 68),
+            (Verdict::Error("Access denied.".into()), 10),
+            (Verdict::LimitExceeded(Limit::ScanTime), u64::MAX),
+            (Verdict::LimitExceeded(Limit::Recursion), 1 << 40),
         ] {
-            assert_eq!(decode(&encode(&verdict)), Some(verdict));
+            let scanned = sized(verdict, bytes);
+            assert_eq!(decode(&encode(&scanned)), Some(scanned));
         }
         assert_eq!(decode(b""), None);
-        assert_eq!(decode(b"L\x09"), None);
+        assert_eq!(decode(b"C"), None, "no length");
+        assert_eq!(decode(b"\0\0\0\0\0\0\0\0L\x09"), None);
     }
 
     #[test]
     fn framed_verdicts_round_trip_and_fit_a_message() {
         let many_names = Verdict::Infected((0..20_000).map(|i| format!("Rule.{i}")).collect());
-        let verdicts = [Verdict::Clean, many_names, Verdict::Error("x".into())];
+        // A single name longer than a message, and a length holding a newline byte (10):
+        // the cut must keep the length and kind whole.
+        let one_long_name = Verdict::Infected(vec!["N".repeat(MAX_REPLY * 2)]);
+        let verdicts = [
+            sized(Verdict::Clean, 4096),
+            sized(many_names, 7),
+            sized(Verdict::Error("x".into()), 0),
+            sized(one_long_name, 10),
+        ];
         let mut decoded = Vec::new();
         for verdict in &verdicts {
             let mut out = Vec::new();
@@ -495,14 +527,20 @@ mod tests {
             assert!(out.len() <= MAX_REPLY);
             decode_all(&out, &mut decoded).expect("decodes");
         }
-        assert_eq!(decoded[0], Verdict::Clean);
-        let Verdict::Infected(names) = &decoded[1] else {
+        assert_eq!(decoded[0], sized(Verdict::Clean, 4096));
+        assert_eq!(decoded[1].bytes, 7);
+        let Verdict::Infected(names) = &decoded[1].verdict else {
             panic!("{:?}", decoded[1]);
         };
         assert!(names.len() > 1000 && names.len() < 20_000);
         assert_eq!(names[0], "Rule.0");
         assert!(names.iter().all(|n| n.starts_with("Rule.")));
-        assert_eq!(decoded[2], Verdict::Error("x".into()));
+        assert_eq!(decoded[2], sized(Verdict::Error("x".into()), 0));
+        assert_eq!(decoded[3].bytes, 10);
+        let Verdict::Infected(names) = &decoded[3].verdict else {
+            panic!("{:?}", decoded[3]);
+        };
+        assert!(names[0].len() > 1000 && names[0].bytes().all(|b| b == b'N'));
         assert_eq!(decode_all(&[5, 0, b'C'], &mut decoded), None);
     }
 }
