@@ -542,9 +542,10 @@ impl<'r> Scanning<'r> {
 
 /// The verdict of a one-file batch.
 fn first_scanned(scanned: Vec<Scanned>) -> Scanned {
-    scanned.into_iter().next().unwrap_or_else(|| {
-        Scanned::unscanned(Verdict::Error("Scan worker gave no verdict".into()))
-    })
+    scanned
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Scanned::unscanned(Verdict::Error("Scan worker gave no verdict".into())))
 }
 
 /// An anonymous, unlinked memory file (memfd).

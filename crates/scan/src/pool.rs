@@ -258,7 +258,9 @@ impl Task {
                     let _ = reply.send(scanned);
                 }
                 for scan in other {
-                    let _ = scan.reply.send(scanning.scan_file_sized(&scan.file, scan.mode));
+                    let _ = scan
+                        .reply
+                        .send(scanning.scan_file_sized(&scan.file, scan.mode));
                 }
             }
         }
