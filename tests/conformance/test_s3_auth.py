@@ -13,7 +13,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from netapp_ontap.error import NetAppRestError
-from netapp_ontap.resources import S3Group, S3Policy
+from netapp_ontap.resources import S3Group, S3Policy, S3User
 
 from s3_common import S3, client, make_service, make_user, s3_error_code, service_url, wait_listening
 
@@ -47,14 +47,16 @@ def anonymous(port):
 def denied(call, *args, **kwargs):
     with pytest.raises(ClientError) as e:
         call(*args, **kwargs)
-    assert s3_error_code(e) == "AccessDenied", e.value.response
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # A HEAD reply has no body, so boto3 can only report the status.
+    expected = "403" if call.__name__.startswith("head_") else "AccessDenied"
+    assert s3_error_code(e) == expected, e.value.response
 
 
 def test_policies_with_the_client(s3auth, raw):
     uuid = s3auth["uuid"]
     # The built-in policies are on every server, read-only.
-    builtin = {p.name: p for p in S3Policy.get_collection(uuid, fields="name,read_only,statements")}
+    builtin = {p.name: p for p in S3Policy.get_collection(uuid, fields="name,read-only,statements")}
     assert {"FullAccess", "NoS3Access", "ReadOnlyAccess"} <= set(builtin)
     assert builtin["FullAccess"].read_only is True
     assert builtin["NoS3Access"].statements[0].effect == "deny"
@@ -111,7 +113,12 @@ def test_groups_with_the_client(s3auth, raw):
     make_user(raw, uuid, "ben")
     S3Policy(uuid, name="pol-a", statements=[{"effect": "allow", "actions": ["*"], "resources": ["*"]}]).post()
 
-    group = S3Group(uuid, name="team", comment="the team", users=[{"name": "ann"}], policies=[{"name": "pol-a"}])
+    # (A plain dict as a user trips the client itself: S3User has a `keys` field, which
+    # marshmallow reads as dict.keys. So users go in as S3User objects.)
+    def users(*names):
+        return [S3User.from_dict({"name": n}) for n in names]
+
+    group = S3Group(uuid, name="team", comment="the team", users=users("ann"), policies=[{"name": "pol-a"}])
     assert group.post().http_response.status_code == 201
     listed = list(S3Group.get_collection(uuid, fields="*"))
     assert [(g.name, g.id) for g in listed] == [("team", listed[0].id)]
@@ -123,7 +130,7 @@ def test_groups_with_the_client(s3auth, raw):
     assert [u.name for u in got.users] == ["ann"]
     assert [p.name for p in got.policies] == ["pol-a"]
 
-    got.users = [{"name": "ann"}, {"name": "ben"}]
+    got.users = users("ann", "ben")
     got.policies = [{"name": "pol-a"}, {"name": "ReadOnlyAccess"}]
     got.name = "team-2"
     got.patch()
@@ -132,7 +139,7 @@ def test_groups_with_the_client(s3auth, raw):
     assert again.name == "team-2"
     assert [u.name for u in again.users] == ["ann", "ben"]
 
-    second = S3Group(uuid, name="all-policies", users=[{"name": "ben"}], policies=[{"name": "*"}])
+    second = S3Group(uuid, name="all-policies", users=users("ben"), policies=[{"name": "*"}])
     second.post()
     assert sorted(g.id for g in S3Group.get_collection(uuid)) == [gid, gid + 1]
 

@@ -191,8 +191,8 @@ impl Authorizer {
         let asked = Asked {
             access_key: req.credentials.as_ref().map(|c| c.access_key.as_str()),
             action: "GetObject",
-            bucket: Some(bucket),
-            key: Some(key),
+            bucket: Some(bucket.as_ref()),
+            key: Some(key.as_ref()),
         };
         self.check_one(&asked, operation, client_of(&req.extensions))
     }
@@ -207,6 +207,7 @@ fn client_of(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
 #[async_trait]
 impl S3Access for Authorizer {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let client = client_of(cx.extensions_mut());
         let (action, operation) = classify(cx.s3_op().name());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
@@ -219,7 +220,6 @@ impl S3Access for Authorizer {
             bucket,
             key,
         };
-        let client = client_of(cx.extensions_mut());
         self.check_one(&asked, operation, client)
     }
 
@@ -243,8 +243,8 @@ impl S3Access for Authorizer {
             let asked = Asked {
                 access_key: req.credentials.as_ref().map(|c| c.access_key.as_str()),
                 action: "DeleteObject",
-                bucket: Some(&req.input.bucket),
-                key: Some(&object.key),
+                bucket: Some(req.input.bucket.as_str()),
+                key: Some(object.key.as_str()),
             };
             self.check_one(&asked, "DeleteObjects", client)?;
         }
