@@ -95,6 +95,11 @@ pub fn bucket_fields() -> Vec<rest::schema::Field> {
         )
         .read_write(),
         reference("qos_policy").read_write(),
+        reference("snapshot_policy").read_write(),
+        // ONTAP's FlexGroup behind the bucket. Vigil has none, so records never carry
+        // it; declared so that `fields=volume.uuid` (Ansible's na_ontap_s3_buckets
+        // asks for it) is a valid query.
+        reference("volume").read_only(),
     ]
 }
 
@@ -261,6 +266,9 @@ fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
     }
     if member(body, "qos_policy").is_some() {
         return Err(unsupported("qos_policy", "A QoS policy on a bucket"));
+    }
+    if member(body, "snapshot_policy").is_some() {
+        return Err(unsupported("snapshot_policy", "A snapshot policy on a bucket"));
     }
     Ok(())
 }
