@@ -1493,7 +1493,11 @@ fn scope_body_to_svm(
 /// declares for DELETE, which ONTAP takes from the body as well as from the query
 /// (Ansible's na_ontap_s3_services sends `{"delete_all": false}` as the body); the same
 /// parameter in both is refused.
-fn delete_params(def: &crate::resource::ResourceDef, body: Value, params: &Params) -> ApiResult<Params> {
+fn delete_params(
+    def: &crate::resource::ResourceDef,
+    body: Value,
+    params: &Params,
+) -> ApiResult<Params> {
     let Value::Object(members) = body else {
         return Err(ApiError::new(
             Code::BodyNotAllowed,

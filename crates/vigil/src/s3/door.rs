@@ -28,10 +28,10 @@ use store::Store;
 use tokio::io::AsyncWriteExt;
 
 use super::buckets::{self, BucketError};
-use super::{bucket_policy, versioning};
 use super::hooks::{PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
 use super::storage::{BucketDir, ObjectMeta};
+use super::{bucket_policy, versioning};
 
 /// Bytes read from a file per chunk of a GET body.
 const CHUNK: usize = 256 * 1024;
@@ -568,11 +568,14 @@ impl S3 for Door {
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
         let seen = self.seen("CreateBucket", &req, Some(&req.input.bucket), None);
         let owner = seen.user.clone();
-        let result = self.create_bucket(&req.input.bucket, owner).await.map(|()| {
-            S3Response::new(dto::CreateBucketOutput {
-                location: Some(format!("/{}", req.input.bucket)),
-            })
-        });
+        let result = self
+            .create_bucket(&req.input.bucket, owner)
+            .await
+            .map(|()| {
+                S3Response::new(dto::CreateBucketOutput {
+                    location: Some(format!("/{}", req.input.bucket)),
+                })
+            });
         self.done(seen, 0, result)
     }
 
@@ -709,7 +712,9 @@ impl S3 for Door {
         let seen = self.seen("PutBucketPolicy", &req, Some(&req.input.bucket), None);
         let input = &req.input;
         let result = bucket_policy::put(&self.store, &self.svm_uuid, &input.bucket, &input.policy);
-        let result = result.await.map(|()| S3Response::new(dto::PutBucketPolicyOutput {}));
+        let result = result
+            .await
+            .map(|()| S3Response::new(dto::PutBucketPolicyOutput {}));
         self.done(seen, 0, result)
     }
 
@@ -744,7 +749,9 @@ impl S3 for Door {
             &input.bucket,
             &input.versioning_configuration,
         );
-        let result = result.await.map(|()| S3Response::new(dto::PutBucketVersioningOutput {}));
+        let result = result
+            .await
+            .map(|()| S3Response::new(dto::PutBucketVersioningOutput {}));
         self.done(seen, 0, result)
     }
 }

@@ -232,8 +232,11 @@ fn parse_policy(body: &Value, name: &str) -> ApiResult<Option<Vec<Statement>>> {
             sid: opt_str(s, "sid", "policy.statements.sid")?,
         };
         check_bucket_statement(name, &statement).map_err(|why| {
-            ApiError::new(Code::InvalidFieldValue, format!("The bucket policy is not valid: {why}."))
-                .with_target("policy.statements")
+            ApiError::new(
+                Code::InvalidFieldValue,
+                format!("The bucket policy is not valid: {why}."),
+            )
+            .with_target("policy.statements")
         })?;
         out.push(statement);
     }
@@ -268,7 +271,10 @@ fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
         return Err(unsupported("qos_policy", "A QoS policy on a bucket"));
     }
     if member(body, "snapshot_policy").is_some() {
-        return Err(unsupported("snapshot_policy", "A snapshot policy on a bucket"));
+        return Err(unsupported(
+            "snapshot_policy",
+            "A snapshot policy on a bucket",
+        ));
     }
     Ok(())
 }
@@ -572,14 +578,18 @@ mod tests {
             Code::InvalidFieldValue
         );
         assert_eq!(
-            code(json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
+            code(
+                json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
                 "actions": ["*"], "principals": ["*"], "resources": ["bkt/*"],
-                "conditions": [{"operator": "ip_address", "source_ips": ["1.2.3.4"]}]}]}})),
+                "conditions": [{"operator": "ip_address", "source_ips": ["1.2.3.4"]}]}]}})
+            ),
             Code::InvalidField
         );
         assert_eq!(
-            code(json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
-                "actions": ["GetObject"], "principals": ["*"], "resources": ["other/*"]}]}})),
+            code(
+                json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
+                "actions": ["GetObject"], "principals": ["*"], "resources": ["other/*"]}]}})
+            ),
             Code::InvalidFieldValue
         );
         let with_policy = make_bucket("u", &json!({"name": "bkt", "policy": {"statements": [

@@ -51,7 +51,8 @@ impl S3Groups {
 }
 
 fn render(group: &Group, svm: &Value) -> Value {
-    let names = |list: &[String]| -> Vec<Value> { list.iter().map(|n| json!({"name": n})).collect() };
+    let names =
+        |list: &[String]| -> Vec<Value> { list.iter().map(|n| json!({"name": n})).collect() };
     json!({
         "svm": svm_ref(svm),
         "id": group.id,
@@ -62,13 +63,11 @@ fn render(group: &Group, svm: &Value) -> Value {
     })
 }
 
+/// The names a body gives for `users` or `policies`; `None`: not given.
+type Names = Option<Vec<String>>;
+
 /// The names in `[{name}, ...]`, each checked by `known`, duplicates dropped.
-fn names(
-    body: &Value,
-    field: &str,
-    known: impl Fn(&str) -> bool,
-    what: &str,
-) -> ApiResult<Option<Vec<String>>> {
+fn names(body: &Value, field: &str, known: impl Fn(&str) -> bool, what: &str) -> ApiResult<Names> {
     let Some(list) = member(body, field) else {
         return Ok(None);
     };
@@ -98,14 +97,15 @@ fn names(
 
 impl S3Groups {
     /// The users and policies a body names, each required to exist.
-    fn members(
-        &self,
-        svm_uuid: &str,
-        body: &Value,
-    ) -> ApiResult<(Option<Vec<String>>, Option<Vec<String>>)> {
+    fn members(&self, svm_uuid: &str, body: &Value) -> ApiResult<(Names, Names)> {
         let users = users_of(&self.state, svm_uuid);
         let policies = policies_of(&self.state.store, svm_uuid);
-        let users = names(body, "users", |n| users.iter().any(|u| u.name == n), "S3 user")?;
+        let users = names(
+            body,
+            "users",
+            |n| users.iter().any(|u| u.name == n),
+            "S3 user",
+        )?;
         let policies = names(
             body,
             "policies",

@@ -298,7 +298,9 @@ mod tests {
             Code::InvalidFieldValue
         );
         assert_eq!(
-            code(json!({"statements": [{"effect": "allow", "actions": ["Fly"], "resources": ["*"]}]})),
+            code(
+                json!({"statements": [{"effect": "allow", "actions": ["Fly"], "resources": ["*"]}]})
+            ),
             Code::InvalidFieldValue
         );
         assert_eq!(
