@@ -251,3 +251,58 @@ impl S3Access for Authorizer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every action an operation needs is one policies can name (a typo here would
+    /// make an operation reachable only through `*`).
+    #[test]
+    fn operations_need_nameable_actions() {
+        let ops = [
+            "GetObject",
+            "HeadObject",
+            "PutObject",
+            "CopyObject",
+            "CreateMultipartUpload",
+            "UploadPart",
+            "UploadPartCopy",
+            "CompleteMultipartUpload",
+            "AbortMultipartUpload",
+            "ListParts",
+            "ListMultipartUploads",
+            "DeleteObject",
+            "DeleteObjects",
+            "ListObjects",
+            "ListObjectsV2",
+            "HeadBucket",
+            "ListObjectVersions",
+            "ListBuckets",
+            "CreateBucket",
+            "DeleteBucket",
+            "GetBucketLocation",
+            "GetBucketAcl",
+            "GetObjectAcl",
+            "GetObjectTagging",
+            "PutObjectTagging",
+            "DeleteObjectTagging",
+            "GetBucketVersioning",
+            "PutBucketVersioning",
+            "GetBucketPolicy",
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+        ];
+        for op in ops {
+            let (action, _) = classify(op);
+            assert!(
+                s3model::policy::ACTIONS.contains(&action),
+                "{op} needs {action}"
+            );
+        }
+        for action in EVERY_USER {
+            assert!(s3model::policy::ACTIONS.contains(action));
+        }
+        assert_eq!(classify("PutBucketCors").0, "UnlistedOperation");
+    }
+}
