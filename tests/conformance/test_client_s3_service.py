@@ -169,15 +169,15 @@ def test_buckets_per_svm_and_cluster_wide(server, raw, svm_factory):
     assert got.type == "s3" and got.versioning_state == "disabled"
     assert got.logical_used_size == 0
 
-    got.versioning_state = "enabled"
+    got.versioning_state = "suspended"
     got.audit_event_selector = {"access": "write", "permission": "all"}
     polled_job_uuid(got.patch())
     again = S3BucketSvm(svm["uuid"], uuid=bucket.uuid)
     again.get()
-    assert again.versioning_state == "enabled"
+    assert again.versioning_state == "suspended"
     assert again.audit_event_selector.access == "write"
 
-    # Once enabled, versioning is suspended, never disabled.
+    # Once on, versioning is suspended, never disabled.
     r = raw.patch(f"{S3}/services/{svm['uuid']}/buckets/{bucket.uuid}",
                   json={"versioning_state": "disabled"})
     assert r.status_code == 400, r.text
@@ -209,7 +209,11 @@ def test_buckets_per_svm_and_cluster_wide(server, raw, svm_factory):
         ({"name": "UPPER"}, 400, "92405785"),
         ({"name": "192.168.1.1"}, 400, "92405785"),
         ({"name": "nas-bucket", "type": "nas", "nas_path": "/data"}, 400, "2"),
-        ({"name": "pol-bucket", "policy": {"statements": [{"effect": "allow", "actions": ["*"]}]}}, 400, "2"),
+        ({"name": "pol-bucket", "policy": {"statements": [{"effect": "allow", "actions": ["*"]}]}}, 400, "262197"),
+        ({"name": "pol-bucket", "policy": {"statements": [
+            {"effect": "allow", "actions": ["*"], "principals": ["*"], "resources": ["pol-bucket/*"],
+             "conditions": [{"operator": "ip_address", "source_ips": ["10.0.0.0/8"]}]}]}}, 400, "2"),
+        ({"name": "vers-bucket", "versioning_state": "enabled"}, 400, "2"),
         ({"name": "enc-bucket", "encryption": {"enabled": True}}, 400, "2"),
         ({"name": "bad-vers", "versioning_state": "sometimes"}, 400, "262197"),
         ({"name": "tiny", "size": 1024}, 400, "262197"),

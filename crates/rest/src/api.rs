@@ -917,13 +917,8 @@ impl Api {
                 route.resource.modify(ctx, record, body, params).await
             }
             Method::Delete => {
-                if body.as_object().is_none_or(|m| !m.is_empty()) {
-                    return Err(ApiError::new(
-                        Code::BodyNotAllowed,
-                        "A request body is not allowed on DELETE.",
-                    ));
-                }
-                route.resource.remove(ctx, record, params).await
+                let params = delete_params(def, body, params)?;
+                route.resource.remove(ctx, record, &params).await
             }
             Method::Get | Method::Post => {
                 Err(ApiError::internal("write dispatch on a read method"))
@@ -1492,4 +1487,47 @@ fn scope_body_to_svm(
         );
     }
     Ok(())
+}
+
+/// The parameters of a DELETE. Its body may carry only the parameters the resource
+/// declares for DELETE, which ONTAP takes from the body as well as from the query
+/// (Ansible's na_ontap_s3_services sends `{"delete_all": false}` as the body); the same
+/// parameter in both is refused.
+fn delete_params(
+    def: &crate::resource::ResourceDef,
+    body: Value,
+    params: &Params,
+) -> ApiResult<Params> {
+    let Value::Object(members) = body else {
+        return Err(ApiError::new(
+            Code::BodyNotAllowed,
+            "A request body is not allowed on DELETE.",
+        ));
+    };
+    let mut out = params.clone();
+    for (name, value) in members {
+        if !def.accepts_param(Method::Delete, &name) {
+            return Err(ApiError::new(
+                Code::BodyNotAllowed,
+                format!(
+                    "A request body is not allowed on DELETE, except its parameters: \"{name}\" is not one."
+                ),
+            )
+            .with_target(name));
+        }
+        if out.contains_key(&name) {
+            return Err(ApiError::new(
+                Code::SpecifiedTwice,
+                format!("\"{name}\" is given both in the query and in the body."),
+            )
+            .with_target(name));
+        }
+        let text = match value {
+            Value::String(s) => s,
+            Value::Bool(_) | Value::Number(_) => value.to_string(),
+            other => return Err(ApiError::invalid_value(&name, &other.to_string())),
+        };
+        out.insert(name, text);
+    }
+    Ok(out)
 }

@@ -190,4 +190,77 @@ mod tests {
             }
         }
     }
+
+    /// The same property over keys of arbitrary characters and lengths (NUL, long
+    /// segments, multi-byte characters, runs of `/` and `.`), for every path a key
+    /// maps to: its directories, its metadata file and a data file with the longest
+    /// version. The fuzz target `fuzz/fuzz_targets/s3_key_path.rs` checks the same on
+    /// inputs libFuzzer finds.
+    #[test]
+    fn arbitrary_keys_stay_inside() {
+        let pieces = [
+            "/",
+            ".",
+            "..",
+            "\0",
+            "é",
+            "\u{10ffff}",
+            "a",
+            "\\",
+            ".d",
+            ".o",
+            ".v",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut key = String::new();
+            for _ in 0..(next() % 12) {
+                let r = next();
+                if r % 5 == 0 {
+                    // A long run, to cross the segment and key limits.
+                    key.push_str(&"k".repeat((r % 300) as usize));
+                } else {
+                    key.push_str(pieces[(r % pieces.len() as u64) as usize]);
+                }
+            }
+            let Ok(k) = KeyPath::parse(&key) else {
+                continue;
+            };
+            accepted += 1;
+            let object = k.dir().join(k.object_name());
+            let data = k.dir().join(k.data_name(&"f".repeat(32)));
+            let mut paths = k.ancestors();
+            paths.push(object.clone());
+            paths.push(data);
+            for path in &paths {
+                assert!(path.is_relative(), "{key:?} -> {path:?}");
+                for c in path.components() {
+                    let std::path::Component::Normal(name) = c else {
+                        panic!("{key:?} maps to {path:?}");
+                    };
+                    let name = name.to_string_lossy();
+                    assert!(name.len() <= 255, "{key:?}: {name:?}");
+                    assert!(!name.contains('\0'), "{key:?}: {name:?}");
+                    assert!(
+                        [DIR_SUFFIX, OBJECT_SUFFIX, DATA_SUFFIX]
+                            .iter()
+                            .any(|s| name.ends_with(s)),
+                        "{key:?}: {name:?}"
+                    );
+                }
+                assert!(object.starts_with(path.parent().unwrap_or(path)));
+            }
+        }
+        assert!(
+            accepted > 1000,
+            "the generator must reach accepted keys: {accepted}"
+        );
+    }
 }

@@ -114,6 +114,12 @@ pub struct Bucket {
     pub audit_event_selector: Option<Value>,
     /// RFC 3339.
     pub create_time: String,
+    /// The bucket policy (`policy.statements` over REST, PutBucketPolicy over S3).
+    #[serde(default)]
+    pub policy: Vec<crate::policy::Statement>,
+    /// The user whose S3 CreateBucket made it; `None` for buckets made over REST.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

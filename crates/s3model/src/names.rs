@@ -54,18 +54,33 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
 
 /// An S3 user name: 1 to 64 characters of `0-9 A-Z a-z _ + = , . @ -`.
 pub fn check_user_name(name: &str) -> Result<(), String> {
+    check_iam_name(name, "user", 64)
+}
+
+/// An S3 group name: 1 to 128 characters of the user name characters.
+pub fn check_group_name(name: &str) -> Result<(), String> {
+    check_iam_name(name, "group", 128)
+}
+
+/// An S3 policy name: 1 to 128 characters of the user name characters.
+pub fn check_policy_name(name: &str) -> Result<(), String> {
+    check_iam_name(name, "policy", 128)
+}
+
+fn check_iam_name(name: &str, what: &str, max: usize) -> Result<(), String> {
     let len = name.chars().count();
-    if !(1..=64).contains(&len) {
-        return Err("an S3 user name must be 1 to 64 characters long".into());
+    if !(1..=max).contains(&len) {
+        return Err(format!(
+            "an S3 {what} name must be 1 to {max} characters long"
+        ));
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
     {
-        return Err(
-            "an S3 user name may contain only the characters 0-9, A-Z, a-z and _ + = , . @ -"
-                .into(),
-        );
+        return Err(format!(
+            "an S3 {what} name may contain only the characters 0-9, A-Z, a-z and _ + = , . @ -"
+        ));
     }
     Ok(())
 }
@@ -108,5 +123,9 @@ mod tests {
         assert!(check_user_name("").is_err());
         assert!(check_user_name("a/b").is_err());
         assert!(check_user_name(&"u".repeat(65)).is_err());
+        assert!(check_group_name(&"g".repeat(128)).is_ok());
+        assert!(check_group_name(&"g".repeat(129)).is_err());
+        assert!(check_policy_name("Read-Only_1").is_ok());
+        assert!(check_policy_name("no/slash").is_err());
     }
 }

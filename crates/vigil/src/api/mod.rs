@@ -42,6 +42,8 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(s3::buckets::S3Buckets::per_svm(state)))
         .register(Arc::new(s3::buckets::S3Buckets::cluster_wide(state)))
         .register(Arc::new(s3::users::S3Users::new(state)))
+        .register(Arc::new(s3::groups::S3Groups::new(state)))
+        .register(Arc::new(s3::policies::S3Policies::new(state)))
         .build(
             Arc::clone(&state.jobs),
             Arc::new(Accounts::new(Arc::clone(&state.store))),

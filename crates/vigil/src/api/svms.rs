@@ -411,10 +411,15 @@ impl Resource for Svms {
             });
             // So does its S3 audit configuration (the log files stay, like ONTAP's).
             txn.delete(crate::api::s3_audit::KIND, &uuid);
-            // And its S3 server with its users and bucket records (objects stay under
+            // And its S3 server with its users, groups, policies and bucket records (objects stay under
             // the root, like every other file there).
             txn.delete(s3model::model::SERVICE_KIND, &uuid);
-            for kind in [s3model::model::BUCKET_KIND, s3model::model::USER_KIND] {
+            for kind in [
+                s3model::model::BUCKET_KIND,
+                s3model::model::USER_KIND,
+                s3model::policy::GROUP_KIND,
+                s3model::policy::POLICY_KIND,
+            ] {
                 txn.delete_where(kind, |_, d| d["svm_uuid"] == uuid.as_str());
             }
             // And the job schedules scoped to it (its on-demand policies, the only users

@@ -105,3 +105,28 @@ pub async fn delete(
     }
     Ok(())
 }
+
+/// Changes the record of the SVM's bucket `name` in one transaction: `change` sees
+/// the bucket as stored now and may refuse. `Ok(false)`: no such bucket.
+pub async fn update<E: From<store::StoreError>>(
+    store: &Arc<Store>,
+    svm_uuid: &str,
+    name: &str,
+    change: impl FnOnce(&mut Bucket) -> Result<(), E>,
+) -> Result<bool, E> {
+    let mut txn = store.begin().await;
+    let found = txn
+        .list(BUCKET_KIND)
+        .into_iter()
+        .find(|(_, d)| d["svm_uuid"] == svm_uuid && d["name"] == name)
+        .and_then(|(_, d)| from_doc(&d));
+    let Some(mut bucket) = found else {
+        return Ok(false);
+    };
+    change(&mut bucket)?;
+    if let Ok(doc) = serde_json::to_value(&bucket) {
+        txn.put(BUCKET_KIND, &bucket.uuid, doc);
+    }
+    txn.commit().await?;
+    Ok(true)
+}

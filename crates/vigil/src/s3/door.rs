@@ -2,8 +2,9 @@
 //! [`Door`] for each operation, which answers from the SVM's bucket records and the
 //! bucket directories ([`super::storage`]), and [`KeyAuth`] for each access key.
 //!
-//! Every authenticated user of an SVM's S3 server may use all its buckets: groups,
-//! policies and bucket policies come later (docs/s3.md).
+//! Whether a request may run at all is decided before it gets here
+//! ([`super::authorize`]); bucket policies and versioning live in
+//! [`super::bucket_policy`] and [`super::versioning`].
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -30,6 +31,7 @@ use super::buckets::{self, BucketError};
 use super::hooks::{PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
 use super::storage::{BucketDir, ObjectMeta};
+use super::{bucket_policy, versioning};
 
 /// Bytes read from a file per chunk of a GET body.
 const CHUNK: usize = 256 * 1024;
@@ -53,7 +55,7 @@ struct Seen {
     started: Instant,
 }
 
-fn internal(e: impl std::fmt::Display) -> S3Error {
+pub(super) fn internal(e: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %e, "s3 request failed");
     S3Error::with_message(
         S3ErrorCode::InternalError,
@@ -370,7 +372,7 @@ impl Door {
         })
     }
 
-    async fn create_bucket(&self, name: &str) -> S3Result<()> {
+    async fn create_bucket(&self, name: &str, owner: Option<String>) -> S3Result<()> {
         s3model::names::check_bucket_name(name)
             .map_err(|reason| S3Error::with_message(S3ErrorCode::InvalidBucketName, reason))?;
         let bucket = Bucket {
@@ -384,6 +386,8 @@ impl Door {
             versioning_state: Versioning::Disabled,
             audit_event_selector: None,
             create_time: now_rfc3339(),
+            policy: Vec::new(),
+            owner,
         };
         buckets::create(&self.store, &self.svm_root, bucket)
             .await
@@ -563,11 +567,15 @@ impl S3 for Door {
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
         let seen = self.seen("CreateBucket", &req, Some(&req.input.bucket), None);
-        let result = self.create_bucket(&req.input.bucket).await.map(|()| {
-            S3Response::new(dto::CreateBucketOutput {
-                location: Some(format!("/{}", req.input.bucket)),
-            })
-        });
+        let owner = seen.user.clone();
+        let result = self
+            .create_bucket(&req.input.bucket, owner)
+            .await
+            .map(|()| {
+                S3Response::new(dto::CreateBucketOutput {
+                    location: Some(format!("/{}", req.input.bucket)),
+                })
+            });
         self.done(seen, 0, result)
     }
 
@@ -685,6 +693,65 @@ impl S3 for Door {
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
         let seen = self.seen("ListBucket", &req, Some(&req.input.bucket), None);
         let result = self.list_v2(&req.input).await.map(S3Response::new);
+        self.done(seen, 0, result)
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<dto::GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::GetBucketPolicyOutput>> {
+        let seen = self.seen("GetBucketPolicy", &req, Some(&req.input.bucket), None);
+        let result = bucket_policy::get(&self.store, &self.svm_uuid, &req.input.bucket);
+        self.done(seen, 0, result.map(S3Response::new))
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<dto::PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::PutBucketPolicyOutput>> {
+        let seen = self.seen("PutBucketPolicy", &req, Some(&req.input.bucket), None);
+        let input = &req.input;
+        let result = bucket_policy::put(&self.store, &self.svm_uuid, &input.bucket, &input.policy);
+        let result = result
+            .await
+            .map(|()| S3Response::new(dto::PutBucketPolicyOutput {}));
+        self.done(seen, 0, result)
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<dto::DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketPolicyOutput>> {
+        let seen = self.seen("DeleteBucketPolicy", &req, Some(&req.input.bucket), None);
+        let result = bucket_policy::delete(&self.store, &self.svm_uuid, &req.input.bucket).await;
+        let result = result.map(|()| S3Response::new(dto::DeleteBucketPolicyOutput {}));
+        self.done(seen, 0, result)
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<dto::GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
+        let seen = self.seen("GetBucketVersioning", &req, Some(&req.input.bucket), None);
+        let result = versioning::get(&self.store, &self.svm_uuid, &req.input.bucket);
+        self.done(seen, 0, result.map(S3Response::new))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<dto::PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::PutBucketVersioningOutput>> {
+        let seen = self.seen("PutBucketVersioning", &req, Some(&req.input.bucket), None);
+        let input = &req.input;
+        let result = versioning::put(
+            &self.store,
+            &self.svm_uuid,
+            &input.bucket,
+            &input.versioning_configuration,
+        );
+        let result = result
+            .await
+            .map(|()| S3Response::new(dto::PutBucketVersioningOutput {}));
         self.done(seen, 0, result)
     }
 }

@@ -20,6 +20,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use s3s::service::S3ServiceBuilder;
 use store::Store;
 
+use super::authorize::Authorizer;
 use super::door::{Door, KeyAuth};
 use super::hooks::S3Hooks;
 use super::secrets::Sealer;
@@ -160,6 +161,11 @@ impl Listeners {
             store: Arc::clone(&self.store),
             svm_uuid: svm_uuid.to_string(),
             sealer: Arc::clone(&self.sealer),
+        });
+        builder.set_access(Authorizer {
+            store: Arc::clone(&self.store),
+            svm_uuid: svm_uuid.to_string(),
+            hooks: Arc::clone(&self.hooks),
         });
         let service = HandleError::new(builder.build(), |e: s3s::HttpError| async move {
             tracing::error!(error = ?e, "s3 request failed below the protocol layer");

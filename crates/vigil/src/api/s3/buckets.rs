@@ -4,9 +4,11 @@
 //! like ONTAP's; everything checkable is checked before the job starts.
 //!
 //! Supported so far: `s3` buckets (objects in a Vigil-managed directory), `comment`,
-//! `size` (recorded; not enforced yet), `versioning_state` (recorded; objects are not
-//! versioned yet), `audit_event_selector`. Refused with an error rather than stored:
-//! `nas` buckets, policy statements, encryption, object locking, QoS policies.
+//! `size` (recorded; not enforced yet), `versioning_state` (`disabled` and
+//! `suspended`: objects keep one version), `audit_event_selector`,
+//! `policy.statements` (the bucket policy S3's Get/PutBucketPolicy also read and
+//! write). Refused with an error rather than stored: `nas` buckets, `enabled`
+//! versioning, policy conditions, encryption, object locking, QoS policies.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use rest::{
     Schema, VsadminAccess, Work,
 };
 use s3model::model::{BUCKET_KIND, Bucket, BucketType, DEFAULT_BUCKET_SIZE, Versioning};
+use s3model::policy::{Effect, Statement};
+use s3model::policy_json::check_bucket_statement;
 use serde_json::{Value, json};
 
 use super::{bucket_name_error, check_comment, member, opt_str, path_svm, require_service};
@@ -66,6 +70,17 @@ pub fn bucket_fields() -> Vec<rest::schema::Field> {
                     array("principals", Ty::String),
                     array("resources", Ty::String),
                     string("sid"),
+                    array_of(
+                        "conditions",
+                        vec![
+                            string("operator"),
+                            array("source_ips", Ty::String),
+                            array("prefixes", Ty::String),
+                            array("usernames", Ty::String),
+                            array("delimiters", Ty::String),
+                            array("max_keys", Ty::Integer),
+                        ],
+                    ),
                 ],
             )],
         )
@@ -80,6 +95,11 @@ pub fn bucket_fields() -> Vec<rest::schema::Field> {
         )
         .read_write(),
         reference("qos_policy").read_write(),
+        reference("snapshot_policy").read_write(),
+        // ONTAP's FlexGroup behind the bucket. Vigil has none, so records never carry
+        // it; declared so that `fields=volume.uuid` (Ansible's na_ontap_s3_buckets
+        // asks for it) is a valid query.
+        reference("volume").read_only(),
     ]
 }
 
@@ -132,7 +152,7 @@ pub fn render(bucket: &Bucket, svm: &Value, used: u64) -> Value {
         "logical_used_size": used,
         "type": bucket.kind.as_str(),
         "versioning_state": bucket.versioning_state.as_str(),
-        "policy": {"statements": []},
+        "policy": {"statements": render_policy(&bucket.policy)},
         "encryption": {"enabled": false},
         "retention": {"mode": "no_lock"},
     });
@@ -145,6 +165,85 @@ pub fn render(bucket: &Bucket, svm: &Value, used: u64) -> Value {
     r
 }
 
+fn render_policy(statements: &[Statement]) -> Vec<Value> {
+    statements
+        .iter()
+        .map(|s| {
+            json!({
+                "effect": s.effect.as_str(),
+                "actions": s.actions,
+                "principals": s.principals,
+                "resources": s.resources,
+                "sid": s.sid,
+                "conditions": [],
+            })
+        })
+        .collect()
+}
+
+fn string_list(s: &Value, field: &str) -> ApiResult<Vec<String>> {
+    let target = format!("policy.statements.{field}");
+    match member(s, field) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| ApiError::invalid_value(&target, &i.to_string()))
+            })
+            .collect(),
+        Some(other) => Err(ApiError::invalid_value(&target, &other.to_string())),
+    }
+}
+
+/// `policy.statements` of a body for the bucket `name`; `None` when not given. The
+/// checks are those of an S3 PutBucketPolicy (`s3model::policy_json`).
+fn parse_policy(body: &Value, name: &str) -> ApiResult<Option<Vec<Statement>>> {
+    let Some(list) = member(body, "policy").and_then(|p| member(p, "statements")) else {
+        return Ok(None);
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| ApiError::invalid_value("policy.statements", &list.to_string()))?;
+    let mut out = Vec::new();
+    for s in list {
+        if member(s, "conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                "Bucket policy conditions are not supported by this Vigil release.",
+            )
+            .with_target("policy.statements.conditions"));
+        }
+        let effect = match member(s, "effect").and_then(Value::as_str) {
+            Some("allow") => Effect::Allow,
+            Some("deny") => Effect::Deny,
+            Some(other) => return Err(ApiError::invalid_value("policy.statements.effect", other)),
+            None => return Err(ApiError::required("policy.statements.effect")),
+        };
+        let statement = Statement {
+            effect,
+            actions: string_list(s, "actions")?,
+            principals: string_list(s, "principals")?,
+            resources: string_list(s, "resources")?,
+            sid: opt_str(s, "sid", "policy.statements.sid")?,
+        };
+        check_bucket_statement(name, &statement).map_err(|why| {
+            ApiError::new(
+                Code::InvalidFieldValue,
+                format!("The bucket policy is not valid: {why}."),
+            )
+            .with_target("policy.statements")
+        })?;
+        out.push(statement);
+    }
+    s3model::policy::number_sids(&mut out);
+    Ok(Some(out))
+}
+
 /// Refuses what a body asks for that Vigil does not do yet, rather than storing it.
 fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
     let unsupported = |field: &str, what: &str| {
@@ -154,13 +253,6 @@ fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
         )
         .with_target(format!("{target}{field}"))
     };
-    if let Some(policy) = member(body, "policy")
-        && member(policy, "statements")
-            .and_then(Value::as_array)
-            .is_some_and(|s| !s.is_empty())
-    {
-        return Err(unsupported("policy.statements", "A bucket policy"));
-    }
     if member(body, "encryption")
         .and_then(|e| member(e, "enabled"))
         .and_then(Value::as_bool)
@@ -177,6 +269,12 @@ fn refuse_unsupported(body: &Value, target: &str) -> ApiResult<()> {
     }
     if member(body, "qos_policy").is_some() {
         return Err(unsupported("qos_policy", "A QoS policy on a bucket"));
+    }
+    if member(body, "snapshot_policy").is_some() {
+        return Err(unsupported(
+            "snapshot_policy",
+            "A snapshot policy on a bucket",
+        ));
     }
     Ok(())
 }
@@ -204,11 +302,18 @@ fn parse_size(body: &Value, target: &str) -> ApiResult<Option<u64>> {
 }
 
 fn parse_versioning(body: &Value) -> ApiResult<Option<Versioning>> {
-    opt_str(body, "versioning_state", "versioning_state")?
-        .map(|v| {
-            Versioning::parse(&v).ok_or_else(|| ApiError::invalid_value("versioning_state", &v))
-        })
-        .transpose()
+    let Some(text) = opt_str(body, "versioning_state", "versioning_state")? else {
+        return Ok(None);
+    };
+    match Versioning::parse(&text) {
+        None => Err(ApiError::invalid_value("versioning_state", &text)),
+        Some(Versioning::Enabled) => Err(ApiError::new(
+            Code::InvalidField,
+            crate::s3::versioning::NOT_VERSIONED,
+        )
+        .with_target("versioning_state")),
+        Some(v) => Ok(Some(v)),
+    }
 }
 
 fn parse_selector(body: &Value) -> Option<Value> {
@@ -247,6 +352,7 @@ pub fn make_bucket(svm_uuid: &str, body: &Value, target: &str) -> ApiResult<Buck
         .with_target(format!("{target}nas_path")));
     }
     refuse_unsupported(body, target)?;
+    let policy = parse_policy(body, &name)?.unwrap_or_default();
     Ok(Bucket {
         uuid: uuid::Uuid::new_v4().to_string(),
         svm_uuid: svm_uuid.to_string(),
@@ -258,6 +364,8 @@ pub fn make_bucket(svm_uuid: &str, body: &Value, target: &str) -> ApiResult<Buck
         versioning_state: parse_versioning(body)?.unwrap_or(Versioning::Disabled),
         audit_event_selector: parse_selector(body),
         create_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        policy,
+        owner: None,
     })
 }
 
@@ -270,6 +378,9 @@ fn apply_patch(current: &Bucket, body: &Value) -> ApiResult<Bucket> {
     }
     if let Some(size) = parse_size(body, "")? {
         next.size = size;
+    }
+    if let Some(policy) = parse_policy(body, &current.name)? {
+        next.policy = policy;
     }
     if let Some(v) = parse_versioning(body)? {
         if !current.versioning_state.may_become(v) {
@@ -464,6 +575,30 @@ mod tests {
         );
         assert_eq!(
             code(json!({"name": "bkt", "policy": {"statements": [{"effect": "allow"}]}})),
+            Code::InvalidFieldValue
+        );
+        assert_eq!(
+            code(
+                json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
+                "actions": ["*"], "principals": ["*"], "resources": ["bkt/*"],
+                "conditions": [{"operator": "ip_address", "source_ips": ["1.2.3.4"]}]}]}})
+            ),
+            Code::InvalidField
+        );
+        assert_eq!(
+            code(
+                json!({"name": "bkt", "policy": {"statements": [{"effect": "allow",
+                "actions": ["GetObject"], "principals": ["*"], "resources": ["other/*"]}]}})
+            ),
+            Code::InvalidFieldValue
+        );
+        let with_policy = make_bucket("u", &json!({"name": "bkt", "policy": {"statements": [
+            {"effect": "deny", "actions": ["DeleteObject"], "principals": ["group/g"], "resources": ["bkt/*"], "sid": "s"}
+        ]}}), "").unwrap();
+        assert_eq!(with_policy.policy.len(), 1);
+        assert_eq!(with_policy.policy[0].principals, ["group/g"]);
+        assert_eq!(
+            code(json!({"name": "bkt", "versioning_state": "enabled"})),
             Code::InvalidField
         );
         assert_eq!(
@@ -479,8 +614,8 @@ mod tests {
     #[test]
     fn patch_rules() {
         let b = make_bucket("u", &json!({"name": "bkt"}), "").unwrap();
-        let on = apply_patch(&b, &json!({"versioning_state": "enabled"})).unwrap();
-        assert_eq!(on.versioning_state, Versioning::Enabled);
+        let on = apply_patch(&b, &json!({"versioning_state": "suspended"})).unwrap();
+        assert_eq!(on.versioning_state, Versioning::Suspended);
         assert_eq!(
             apply_patch(&on, &json!({"versioning_state": "disabled"}))
                 .unwrap_err()

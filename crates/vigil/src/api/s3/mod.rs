@@ -1,9 +1,11 @@
-//! `/api/protocols/s3/...`: the S3 server of each SVM, its buckets and users, ONTAP's
-//! way. Records live in the store as the `s3model` documents; the listeners follow
+//! `/api/protocols/s3/...`: the S3 server of each SVM, its buckets, users, groups and
+//! policies, ONTAP's way. Records live in the store as the `s3model` documents; the listeners follow
 //! the service records (`crate::s3::endpoints`). Decisions ONTAP leaves open are in
 //! `docs/s3.md`.
 
 pub mod buckets;
+pub mod groups;
+pub mod policies;
 pub mod services;
 pub mod users;
 

@@ -362,6 +362,9 @@ impl Resource for S3Services {
         for user in &svm_users {
             txn.delete(USER_KIND, &user_id(&svm_uuid, &user.name));
         }
+        for kind in [s3model::policy::GROUP_KIND, s3model::policy::POLICY_KIND] {
+            txn.delete_where(kind, |_, d| d["svm_uuid"] == svm_uuid.as_str());
+        }
         txn.delete(SERVICE_KIND, &svm_uuid);
         txn.commit().await?;
         let _ = crate::s3::endpoints::apply(&self.state, &svm_uuid, None);

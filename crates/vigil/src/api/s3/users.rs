@@ -324,6 +324,7 @@ impl Resource for S3Users {
         let name = record["name"].as_str().unwrap_or_default();
         let mut txn = self.state.store.begin().await;
         txn.delete(USER_KIND, &user_id(uuid, name));
+        super::groups::forget_user(&mut txn, uuid, name);
         txn.commit().await?;
         Ok(Work::Done)
     }
