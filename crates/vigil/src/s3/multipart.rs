@@ -15,7 +15,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Checksums, Wanted};
 use super::conditional::{Conditions, write_precondition};
-use super::door::{Door, blocking, internal, key_error, now_rfc3339, timestamp};
+use super::door::{Door, blocking, key_error, now_rfc3339, timestamp};
 use super::staging::{PartRecord, Staging, UploadRecord};
 use super::storage::{BucketDir, ObjectMeta};
 use super::tagging;
@@ -217,6 +217,8 @@ impl Door {
             Some(&req.input.bucket),
             Some(&req.input.key),
         );
+        let mut req = req;
+        let body = req.input.body.take();
         let result = async {
             let i = &req.input;
             let number = part_number(i.part_number)?;
@@ -240,8 +242,6 @@ impl Door {
                 content_length: i.content_length,
                 checksums: wanted,
             };
-            let mut req = req;
-            let body = req.input.body.take();
             let got = match upload::receive(body, file, expected).await {
                 Ok(got) => got,
                 Err(e) => {
@@ -257,11 +257,12 @@ impl Door {
                 last_modified: now_rfc3339(),
                 checksums: got.checksums.clone(),
             };
-            self.store_part(&staging, &req.input.upload_id, tmp, part).await?;
+            self.store_part(&staging, &i.upload_id, tmp, part).await?;
+            let etag = got.etag();
             let c = got.checksums;
             Ok((
                 S3Response::new(dto::UploadPartOutput {
-                    e_tag: Some(ETag::Strong(got.etag())),
+                    e_tag: Some(ETag::Strong(etag)),
                     checksum_crc32: c.crc32,
                     checksum_crc32c: c.crc32c,
                     checksum_crc64nvme: c.crc64nvme,
