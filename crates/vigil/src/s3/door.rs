@@ -647,8 +647,14 @@ impl S3 for Door {
         let result = self.put(req, user.as_deref()).await;
         let bytes = result.as_ref().map(|m| m.size).unwrap_or(0);
         let result = result.map(|meta| {
+            let sums = meta.checksums.clone();
             S3Response::new(dto::PutObjectOutput {
                 e_tag: Some(etag(&meta)),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_crc64nvme: sums.crc64nvme,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
                 ..Default::default()
             })
         });

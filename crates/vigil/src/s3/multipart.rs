@@ -387,16 +387,20 @@ impl Door {
             .into_iter()
             .map(|p| (p.number, p))
             .collect();
+        // As S3 does: the order of the whole list first, then each part.
+        let numbers = asked
+            .iter()
+            .map(|p| p.part_number.map(part_number).transpose().map(|n| n.unwrap_or(0)))
+            .collect::<S3Result<Vec<u32>>>()?;
+        if numbers.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(s3_error!(
+                InvalidPartOrder,
+                "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+            ));
+        }
         let mut chosen: Vec<PartRecord> = Vec::with_capacity(asked.len());
-        for (n, part) in asked.iter().enumerate() {
-            let number = part.part_number.map(part_number).transpose()?.unwrap_or(0);
-            if chosen.last().is_some_and(|p| p.number >= number) {
-                return Err(s3_error!(
-                    InvalidPartOrder,
-                    "The list of parts was not in ascending order. The parts list must be specified in order by part number."
-                ));
-            }
-            let found = stored.get(&number).filter(|p| {
+        for (part, number) in asked.iter().zip(&numbers) {
+            let found = stored.get(number).filter(|p| {
                 part.e_tag
                     .as_ref()
                     .is_some_and(|e| e.value().trim_matches('"') == p.etag)
@@ -407,13 +411,13 @@ impl Door {
                     "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
                 ));
             };
-            if n + 1 < asked.len() && found.size < MIN_PART {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Your proposed upload is smaller than the minimum allowed object size."
-                ));
-            }
             chosen.push(found.clone());
+        }
+        if chosen[..chosen.len() - 1].iter().any(|p| p.size < MIN_PART) {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            ));
         }
         let files = chosen
             .iter()
