@@ -10,6 +10,7 @@ import os
 import time
 import zlib
 
+import botocore.httpchecksum
 import pytest
 import requests
 from boto3.s3.transfer import TransferConfig
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from conftest import unique
 from s3_common import (  # noqa: F401 (s3env is a fixture)
-    S3, bucket_dir, client, make_service, make_user, s3_error_code, s3env, wait_listening,
+    S3, bucket_dir, client, free_port, make_service, make_user, s3_error_code, s3env, wait_listening,
 )
 
 MiB = 1024 * 1024
@@ -451,3 +452,33 @@ def test_tags_checksums_and_uploads_survive_a_restart(fresh_server):
     )
     assert s3.get_object(Bucket="durable", Key="mp")["Body"].read() == part1 + b"tail"
     raw.close()
+
+
+def test_trailing_checksums_over_https(server, raw, svm_factory, monkeypatch):
+    """Over HTTPS botocore sends the body aws-chunked with the checksum in a trailer."""
+    svm = svm_factory()
+    port = free_port()
+    make_service(raw, svm["uuid"], is_http_enabled=False, is_https_enabled=True, secure_port=port)
+    keys = make_user(raw, svm["uuid"], "trailer-user")
+    wait_listening(port)
+    s3 = client(port, keys, scheme="https")
+    s3.create_bucket(Bucket="trailers")
+    body = os.urandom(300_000)
+    sent = []
+    s3.meta.events.register("before-send.s3.PutObject", lambda request, **kw: sent.append(dict(request.headers)))
+    put = s3.put_object(Bucket="trailers", Key="k", Body=body, ChecksumAlgorithm="SHA256")
+    assert sent[-1].get("X-Amz-Trailer") == b"x-amz-checksum-sha256", sent[-1]
+    assert put["ChecksumSHA256"] == b64(hashlib.sha256(body).digest())
+    assert s3.get_object(Bucket="trailers", Key="k")["Body"].read() == body
+    # Fault injected on the client (no other way to send a wrong trailer): botocore's
+    # SHA-256 reports the digest of other bytes.
+    wrong = hashlib.sha256(b"other bytes").digest()
+    monkeypatch.setattr(botocore.httpchecksum.Sha256Checksum, "digest", lambda self: wrong)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="trailers", Key="k", Body=b"replacement", ChecksumAlgorithm="SHA256")
+    assert s3_error_code(e) == "BadDigest"
+    monkeypatch.undo()
+    assert s3.get_object(Bucket="trailers", Key="k")["Body"].read() == body
+    s3.delete_object(Bucket="trailers", Key="k")
+    s3.delete_bucket(Bucket="trailers")
+    raw.delete(f"{S3}/services/{svm['uuid']}")
