@@ -92,7 +92,7 @@ def test_aws_cli_s3_commands(aws, tmp_path):
     assert aws("s3", "sync", str(src), "s3://cli-bucket/synced/").strip() == ""
 
     aws("s3", "rm", "s3://cli-bucket/dir/small.txt")
-    assert "small.txt" not in aws("s3", "ls", "--recursive", "s3://cli-bucket")
+    assert "dir/small.txt" not in aws("s3", "ls", "--recursive", "s3://cli-bucket")
     aws("s3", "rm", "--recursive", "s3://cli-bucket/")
     assert aws("s3", "ls", "--recursive", "s3://cli-bucket").strip() == ""
     aws("s3", "rb", "s3://cli-bucket")
