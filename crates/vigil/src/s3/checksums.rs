@@ -32,7 +32,12 @@ pub struct Checksums {
 
 /// The algorithms, with their header name, S3 name and digest length.
 const ALGORITHMS: [(Algo, &str, &str, usize); 5] = [
-    (Algo::Crc32, "x-amz-checksum-crc32", dto::ChecksumAlgorithm::CRC32, 4),
+    (
+        Algo::Crc32,
+        "x-amz-checksum-crc32",
+        dto::ChecksumAlgorithm::CRC32,
+        4,
+    ),
     (
         Algo::Crc32c,
         "x-amz-checksum-crc32c",
@@ -45,7 +50,12 @@ const ALGORITHMS: [(Algo, &str, &str, usize); 5] = [
         dto::ChecksumAlgorithm::CRC64NVME,
         8,
     ),
-    (Algo::Sha1, "x-amz-checksum-sha1", dto::ChecksumAlgorithm::SHA1, 20),
+    (
+        Algo::Sha1,
+        "x-amz-checksum-sha1",
+        dto::ChecksumAlgorithm::SHA1,
+        20,
+    ),
     (
         Algo::Sha256,
         "x-amz-checksum-sha256",
@@ -251,7 +261,10 @@ mod tests {
         let bad = "not base64!".to_string();
         let c = Checksums::claimed(Some(&bad), None, None, None, None);
         let w = Wanted::new(c, None, &headers, None).unwrap();
-        assert_eq!(*hashed(&w, b"hello").unwrap_err().code(), S3ErrorCode::InvalidRequest);
+        assert_eq!(
+            *hashed(&w, b"hello").unwrap_err().code(),
+            S3ErrorCode::InvalidRequest
+        );
         // Only an algorithm: computed and kept, nothing to compare.
         let algo = dto::ChecksumAlgorithm::from_static(dto::ChecksumAlgorithm::SHA256);
         let w = Wanted::new(Checksums::default(), Some(&algo), &headers, None).unwrap();

@@ -160,15 +160,24 @@ mod tests {
             code(c(None, None, Some(&later), None).check_read(&m)),
             Some(S3ErrorCode::NotModified)
         );
-        assert_eq!(code(c(None, None, Some(&before), None).check_read(&m)), None);
+        assert_eq!(
+            code(c(None, None, Some(&before), None).check_read(&m)),
+            None
+        );
         assert_eq!(
             code(c(None, None, None, Some(&before)).check_read(&m)),
             Some(S3ErrorCode::PreconditionFailed)
         );
         // A true If-Match overrides a false If-Unmodified-Since; a non-matching
         // If-None-Match overrides a false If-Modified-Since.
-        assert_eq!(code(c(Some(&same), None, None, Some(&before)).check_read(&m)), None);
-        assert_eq!(code(c(None, Some(&other), Some(&later), None).check_read(&m)), None);
+        assert_eq!(
+            code(c(Some(&same), None, None, Some(&before)).check_read(&m)),
+            None
+        );
+        assert_eq!(
+            code(c(None, Some(&other), Some(&later), None).check_read(&m)),
+            None
+        );
         assert_eq!(
             code(c(None, Some(&same), None, None).check_copy_source(&m)),
             Some(S3ErrorCode::PreconditionFailed)

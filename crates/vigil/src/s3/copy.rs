@@ -102,7 +102,10 @@ impl Door {
                     .unwrap_or_default(),
             )
         } else {
-            (src_meta.content_type.clone(), src_meta.user_metadata.clone())
+            (
+                src_meta.content_type.clone(),
+                src_meta.user_metadata.clone(),
+            )
         };
         let tags = if replace_tags {
             i.tagging

@@ -290,7 +290,11 @@ impl Door {
         committed
     }
 
-    pub(super) async fn open(&self, bucket: &str, key: &str) -> S3Result<(ObjectMeta, std::fs::File)> {
+    pub(super) async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<(ObjectMeta, std::fs::File)> {
         let key = KeyPath::parse(key).map_err(key_error)?;
         let (_, dir) = self.bucket(bucket)?;
         blocking(move || dir.open(&key))

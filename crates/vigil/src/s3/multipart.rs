@@ -45,7 +45,7 @@ fn part_number(n: i32) -> S3Result<u32> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -130,7 +130,12 @@ impl Door {
         Ok((dir, staging))
     }
 
-    async fn upload_of(&self, staging: &Arc<Staging>, id: &str, key: &str) -> S3Result<UploadRecord> {
+    async fn upload_of(
+        &self,
+        staging: &Arc<Staging>,
+        id: &str,
+        key: &str,
+    ) -> S3Result<UploadRecord> {
         let s = Arc::clone(staging);
         let id = id.to_string();
         let record = blocking(move || s.record(&id)).await?;
@@ -162,7 +167,12 @@ impl Door {
         &self,
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
-        let seen = self.seen("MPUpload", &req, Some(&req.input.bucket), Some(&req.input.key));
+        let seen = self.seen(
+            "MPUpload",
+            &req,
+            Some(&req.input.bucket),
+            Some(&req.input.key),
+        );
         let user = seen.user.clone();
         let i = req.input;
         let result = async {
@@ -192,7 +202,10 @@ impl Door {
                     .map(|m| m.into_iter().collect::<BTreeMap<_, _>>())
                     .unwrap_or_default(),
                 tags,
-                checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_string()),
+                checksum_algorithm: i
+                    .checksum_algorithm
+                    .as_ref()
+                    .map(|a| a.as_str().to_string()),
             };
             let id = blocking(move || staging.create(&record)).await?;
             Ok(S3Response::new(dto::CreateMultipartUploadOutput {
@@ -354,11 +367,7 @@ impl Door {
         let user = seen.user.clone();
         let result = self.complete(req.input, user.as_deref()).await;
         let bytes = result.as_ref().map(|(_, m)| m.size).unwrap_or(0);
-        self.done(
-            seen,
-            bytes,
-            result.map(|(out, _)| S3Response::new(out)),
-        )
+        self.done(seen, bytes, result.map(|(out, _)| S3Response::new(out)))
     }
 
     async fn complete(
@@ -370,10 +379,7 @@ impl Door {
         let (dir, staging) = self.staging(&i.bucket)?;
         let record = self.upload_of(&staging, &i.upload_id, &i.key).await?;
         let pre = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
-        let asked = i
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default();
+        let asked = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if asked.is_empty() {
             return Err(s3_error!(
                 MalformedXML,
@@ -390,7 +396,12 @@ impl Door {
         // As S3 does: the order of the whole list first, then each part.
         let numbers = asked
             .iter()
-            .map(|p| p.part_number.map(part_number).transpose().map(|n| n.unwrap_or(0)))
+            .map(|p| {
+                p.part_number
+                    .map(part_number)
+                    .transpose()
+                    .map(|n| n.unwrap_or(0))
+            })
             .collect::<S3Result<Vec<u32>>>()?;
         if numbers.windows(2).any(|w| w[0] >= w[1]) {
             return Err(s3_error!(
@@ -421,7 +432,11 @@ impl Door {
         }
         let files = chosen
             .iter()
-            .map(|p| staging.part_file(&i.upload_id, p).ok_or_else(no_such_upload))
+            .map(|p| {
+                staging
+                    .part_file(&i.upload_id, p)
+                    .ok_or_else(no_such_upload)
+            })
             .collect::<S3Result<Vec<_>>>()?;
         let d = Arc::clone(&dir);
         let (tmp, mut file) = blocking(move || d.begin_upload()).await?;
@@ -498,7 +513,9 @@ impl Door {
             let mut all = blocking(move || staging.list()).await?;
             let prefix = i.prefix.clone().unwrap_or_default();
             all.retain(|(_, r)| r.key.starts_with(&prefix));
-            all.sort_by(|a, b| (&a.1.key, &a.1.initiated, &a.0).cmp(&(&b.1.key, &b.1.initiated, &b.0)));
+            all.sort_by(|a, b| {
+                (&a.1.key, &a.1.initiated, &a.0).cmp(&(&b.1.key, &b.1.initiated, &b.0))
+            });
             if let Some(km) = &i.key_marker {
                 all.retain(|(id, r)| match &i.upload_id_marker {
                     Some(im) => r.key > *km || (r.key == *km && id > im),
@@ -507,7 +524,10 @@ impl Door {
             }
             let max = match i.max_uploads {
                 Some(n) if n < 0 => {
-                    return Err(s3_error!(InvalidArgument, "max-uploads must not be negative."));
+                    return Err(s3_error!(
+                        InvalidArgument,
+                        "max-uploads must not be negative."
+                    ));
                 }
                 Some(n) => (n as usize).min(MAX_LISTED),
                 None => MAX_LISTED,
@@ -598,7 +618,10 @@ impl Door {
             let marker = i.part_number_marker.unwrap_or(0).max(0) as u32;
             let max = match i.max_parts {
                 Some(n) if n < 0 => {
-                    return Err(s3_error!(InvalidArgument, "max-parts must not be negative."));
+                    return Err(s3_error!(
+                        InvalidArgument,
+                        "max-parts must not be negative."
+                    ));
                 }
                 Some(n) => (n as usize).min(MAX_LISTED),
                 None => MAX_LISTED,
@@ -612,10 +635,7 @@ impl Door {
                 key: Some(i.key.clone()),
                 upload_id: Some(i.upload_id.clone()),
                 part_number_marker: i.part_number_marker,
-                next_part_number_marker: page
-                    .last()
-                    .filter(|_| truncated)
-                    .map(|p| p.number as i32),
+                next_part_number_marker: page.last().filter(|_| truncated).map(|p| p.number as i32),
                 max_parts: Some(max as i32),
                 is_truncated: Some(truncated),
                 initiator,

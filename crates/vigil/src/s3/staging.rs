@@ -70,7 +70,10 @@ pub struct Staging {
 
 /// Whether `id` is an upload id this server could have made.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 fn write_json(tmp_dir: &Path, value: &impl Serialize, to: &Path) -> io::Result<()> {
@@ -240,9 +243,17 @@ mod tests {
         assert!(valid_id(&id));
         assert_eq!(s.record(&id).unwrap(), Some(rec));
         // Ids that are not ours name nothing, however they are spelled.
-        for bad in ["../x", "", "ABCDEF0123456789ABCDEF0123456789", "upload.json"] {
+        for bad in [
+            "../x",
+            "",
+            "ABCDEF0123456789ABCDEF0123456789",
+            "upload.json",
+        ] {
             assert_eq!(s.record(bad).unwrap(), None);
-            assert!(!s.put_part(bad, Path::new("/nonexistent"), PartRecord::default()).unwrap());
+            assert!(
+                !s.put_part(bad, Path::new("/nonexistent"), PartRecord::default())
+                    .unwrap()
+            );
         }
         let tmp = root.path().join(TMP_DIR);
         for (n, body) in [(2u32, &b"two"[..]), (1, b"one"), (2, b"TWO")] {
@@ -261,7 +272,13 @@ mod tests {
         // The replaced part's bytes are gone: two data files for two parts.
         let files = fs::read_dir(root.path().join(UPLOADS_DIR).join(&id))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".p"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".p")
+            })
             .count();
         assert_eq!(files, 2);
         assert_eq!(s.list().unwrap().len(), 1);

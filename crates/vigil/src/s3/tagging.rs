@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
 use s3model::keypath::KeyPath;
 use s3s::dto;
-use axum::http::StatusCode;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::door::{Door, blocking, key_error};
@@ -31,13 +31,22 @@ fn check(pairs: Vec<(String, String)>) -> S3Result<Tags> {
     for (k, v) in pairs {
         let klen = k.chars().count();
         if klen == 0 || klen > MAX_KEY_CHARS {
-            return Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid"));
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
         }
         if v.chars().count() > MAX_VALUE_CHARS {
-            return Err(s3_error!(InvalidTag, "The TagValue you have provided is invalid"));
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagValue you have provided is invalid"
+            ));
         }
         if tags.insert(k, v).is_some() {
-            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
         }
     }
     Ok(tags)
@@ -73,7 +82,7 @@ pub fn to_dto(tags: &Tags) -> Vec<dto::Tag> {
 
 /// `x-amz-tagging-count` of a GET.
 pub fn count(tags: &Tags) -> Option<i32> {
-    (!tags.is_empty()).then(|| tags.len() as i32)
+    (!tags.is_empty()).then_some(tags.len() as i32)
 }
 
 impl Door {
