@@ -371,6 +371,7 @@ impl Door {
             None => input.start_after.clone(),
         };
         let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let enc = Encoding::of(input.encoding_type.as_ref());
         let page = list_page(
             &objects,
             &prefix,
@@ -382,7 +383,7 @@ impl Door {
             .objects
             .iter()
             .map(|(key, meta)| dto::Object {
-                key: Some(key.clone()),
+                key: Some(enc.apply(key)),
                 size: i64::try_from(meta.size).ok(),
                 e_tag: Some(etag(meta)),
                 last_modified: timestamp(&meta.last_modified),
@@ -396,20 +397,20 @@ impl Door {
             .prefixes
             .iter()
             .map(|p| dto::CommonPrefix {
-                prefix: Some(p.clone()),
+                prefix: Some(enc.apply(p)),
             })
             .collect();
         let count = contents.len() + common.len();
         Ok(dto::ListObjectsV2Output {
             name: Some(input.bucket.clone()),
-            prefix: Some(prefix),
-            delimiter,
+            prefix: Some(enc.apply(&prefix)),
+            delimiter: delimiter.map(|d| enc.apply(&d)),
             max_keys: Some(max_keys as i32),
             key_count: Some(count as i32),
             is_truncated: Some(page.next.is_some()),
             continuation_token: input.continuation_token.clone(),
             next_continuation_token: page.next.map(|n| encode_token(&n)),
-            start_after: input.start_after.clone(),
+            start_after: input.start_after.as_deref().map(|s| enc.apply(s)),
             contents: Some(contents),
             common_prefixes: (!common.is_empty()).then_some(common),
             encoding_type: input.encoding_type.clone(),
@@ -458,6 +459,25 @@ fn decode_token(token: &str) -> S3Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token is not valid."))
+}
+
+/// `encoding-type=url` of a listing: names in the reply percent-encoded (form style,
+/// which botocore's and rclone's decoders read), so that any key survives XML.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Encoding(bool);
+
+impl Encoding {
+    pub(super) fn of(requested: Option<&dto::EncodingType>) -> Encoding {
+        Encoding(requested.is_some_and(|e| e.as_str() == dto::EncodingType::URL))
+    }
+
+    pub(super) fn apply(self, name: &str) -> String {
+        if self.0 {
+            form_urlencoded::byte_serialize(name.as_bytes()).collect()
+        } else {
+            name.to_string()
+        }
+    }
 }
 
 pub struct Page<'a> {

@@ -6,7 +6,7 @@
 use s3s::dto;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::door::{Door, MAX_KEYS, blocking, etag, list_page, timestamp};
+use super::door::{Door, Encoding, MAX_KEYS, blocking, etag, list_page, timestamp};
 
 impl Door {
     pub(super) async fn list_v1(
@@ -27,6 +27,7 @@ impl Door {
                 Some(n) => (n as usize).min(MAX_KEYS),
                 None => MAX_KEYS,
             };
+            let enc = Encoding::of(i.encoding_type.as_ref());
             let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
             let marker = i.marker.clone().filter(|m| !m.is_empty());
             let page = list_page(
@@ -40,7 +41,7 @@ impl Door {
                 .objects
                 .iter()
                 .map(|(key, meta)| dto::Object {
-                    key: Some(key.clone()),
+                    key: Some(enc.apply(key)),
                     size: i64::try_from(meta.size).ok(),
                     e_tag: Some(etag(meta)),
                     last_modified: timestamp(&meta.last_modified),
@@ -54,17 +55,17 @@ impl Door {
                 .prefixes
                 .iter()
                 .map(|p| dto::CommonPrefix {
-                    prefix: Some(p.clone()),
+                    prefix: Some(enc.apply(p)),
                 })
                 .collect();
             Ok(S3Response::new(dto::ListObjectsOutput {
                 name: Some(i.bucket.clone()),
-                prefix: Some(prefix),
-                marker: Some(marker.unwrap_or_default()),
-                delimiter,
+                prefix: Some(enc.apply(&prefix)),
+                marker: Some(enc.apply(&marker.unwrap_or_default())),
+                delimiter: delimiter.map(|d| enc.apply(&d)),
                 max_keys: Some(max_keys as i32),
                 is_truncated: Some(page.next.is_some()),
-                next_marker: page.next,
+                next_marker: page.next.map(|n| enc.apply(&n)),
                 contents: Some(contents),
                 common_prefixes: (!common.is_empty()).then_some(common),
                 encoding_type: i.encoding_type.clone(),

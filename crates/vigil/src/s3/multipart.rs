@@ -15,7 +15,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::checksums::{Checksums, Wanted};
 use super::conditional::{Conditions, write_precondition};
-use super::door::{Door, blocking, key_error, now_rfc3339, timestamp};
+use super::door::{Door, Encoding, blocking, key_error, now_rfc3339, timestamp};
 use super::staging::{PartRecord, Staging, UploadRecord};
 use super::storage::{BucketDir, ObjectMeta};
 use super::tagging;
@@ -532,6 +532,7 @@ impl Door {
                 Some(n) => (n as usize).min(MAX_LISTED),
                 None => MAX_LISTED,
             };
+            let enc = Encoding::of(i.encoding_type.as_ref());
             let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
             let mut prefixes: Vec<String> = Vec::new();
             let mut uploads = Vec::new();
@@ -558,7 +559,7 @@ impl Door {
                     None => {
                         let (initiator, owner) = owner(&r.user);
                         uploads.push(dto::MultipartUpload {
-                            key: Some(r.key.clone()),
+                            key: Some(enc.apply(&r.key)),
                             upload_id: Some(id),
                             initiated: timestamp(&r.initiated),
                             initiator,
@@ -577,17 +578,19 @@ impl Door {
             }
             let common: Vec<dto::CommonPrefix> = prefixes
                 .into_iter()
-                .map(|p| dto::CommonPrefix { prefix: Some(p) })
+                .map(|p| dto::CommonPrefix {
+                    prefix: Some(enc.apply(&p)),
+                })
                 .collect();
             let (next_key, next_id) = match (truncated, last) {
-                (true, Some((k, id))) => (Some(k), Some(id)),
+                (true, Some((k, id))) => (Some(enc.apply(&k)), Some(id)),
                 _ => (None, None),
             };
             Ok(S3Response::new(dto::ListMultipartUploadsOutput {
                 bucket: Some(i.bucket.clone()),
-                prefix: i.prefix.clone(),
-                delimiter,
-                key_marker: i.key_marker.clone(),
+                prefix: i.prefix.as_deref().map(|p| enc.apply(p)),
+                delimiter: delimiter.map(|d| enc.apply(&d)),
+                key_marker: i.key_marker.as_deref().map(|k| enc.apply(k)),
                 upload_id_marker: i.upload_id_marker.clone(),
                 max_uploads: Some(max as i32),
                 is_truncated: Some(truncated),
