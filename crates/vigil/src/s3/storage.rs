@@ -363,6 +363,49 @@ mod tests {
     }
 
     #[test]
+    fn conditional_commits_and_metadata_updates() {
+        let root = tempfile::tempdir().unwrap();
+        let b = BucketDir::new(root.path(), "b2");
+        b.create().unwrap();
+        let key = KeyPath::parse("k").unwrap();
+        let first = put(&b, "k", b"one");
+        let (tmp, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"two").unwrap();
+        // The object exists: If-None-Match: * and a wrong If-Match are refused, and the
+        // upload stays in place for the caller to remove.
+        for pre in [Precondition::Absent, Precondition::ETag("other".into())] {
+            let refused = b
+                .commit_when(&key, &tmp, ObjectMeta::default(), &pre)
+                .unwrap();
+            assert_eq!(refused, None);
+            assert!(tmp.exists());
+        }
+        let ok = b
+            .commit_when(
+                &key,
+                &tmp,
+                ObjectMeta::default(),
+                &Precondition::ETag(first.etag),
+            )
+            .unwrap();
+        assert!(ok.is_some());
+        assert_eq!(read(&b, "k").unwrap(), b"two");
+        let tagged = b
+            .update_meta(&key, |m| {
+                m.tags.insert("a".into(), "1".into());
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.meta(&key).unwrap().unwrap(), tagged);
+        assert_eq!(read(&b, "k").unwrap(), b"two");
+        assert_eq!(
+            b.update_meta(&KeyPath::parse("none").unwrap(), |_| {})
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn put_overwrite_list_delete() {
         let root = tempfile::tempdir().unwrap();
         let b = BucketDir::new(root.path(), "b1");
