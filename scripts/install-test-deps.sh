@@ -20,6 +20,10 @@ APT_PACKAGES=(
   libc-icap-mod-virus-scan
   # xmllint: crates/mav validates its XML responses against its XSD schemas.
   libxml2-utils
+  # S3 clients for the S3 server's tests (test_s3_clients.py); aws CLI comes from PyPI
+  # (requirements.txt) so that it shares boto3's botocore.
+  rclone
+  s3cmd
   # libfaketime: the conformance suite runs a second time a year and a month ahead, so
   # that a test depending on today's date fails here instead of on a later day.
   faketime

@@ -3,8 +3,10 @@ Decisions tested are those of docs/s3.md; the contract is ../shared/spec/s3-serv
 
 import socket
 import time
+from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from conftest import unique
@@ -93,3 +95,22 @@ def wait_closed(port: int, timeout: float = 30.0) -> None:
 
 def s3_error_code(exc_info) -> str:
     return exc_info.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def s3env(server, raw, svm_factory):
+    """An SVM with an HTTP S3 server and one user: its port, keys, a boto3 client and the
+    SVM root (buckets live under `<root>/.vigil-s3/<bucket uuid>`)."""
+    svm = svm_factory()
+    service = make_service(raw, svm["uuid"])
+    keys = make_user(raw, svm["uuid"], "data-user")
+    wait_listening(service["port"])
+    root = Path(raw.get(f"/api/svm/svms/{svm['uuid']}?fields=root_path").json()["root_path"])
+    yield {"svm": svm, "port": service["port"], "keys": keys, "s3": client(service["port"], keys), "root": root}
+    raw.delete(service_url(svm["uuid"]))
+
+
+def bucket_dir(raw, svm_uuid: str, root: Path, name: str) -> Path:
+    """Where an `s3` bucket's objects are on disk."""
+    r = raw.get(f"{S3}/services/{svm_uuid}/buckets?name={name}&fields=uuid")
+    return root / ".vigil-s3" / r.json()["records"][0]["uuid"]

@@ -11,18 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import unique
-from s3_common import S3, client, free_port, make_service, make_user, s3_error_code, service_url, wait_listening
-
-
-@pytest.fixture
-def s3env(server, raw, svm_factory):
-    svm = svm_factory()
-    service = make_service(raw, svm["uuid"])
-    keys = make_user(raw, svm["uuid"], "data-user")
-    wait_listening(service["port"])
-    root = Path(raw.get(f"/api/svm/svms/{svm['uuid']}?fields=root_path").json()["root_path"])
-    yield {"svm": svm, "port": service["port"], "keys": keys, "s3": client(service["port"], keys), "root": root}
-    raw.delete(service_url(svm["uuid"]))
+from s3_common import (  # noqa: F401 (s3env is a fixture)
+    S3, client, free_port, make_service, make_user, s3_error_code, s3env, service_url, wait_listening,
+)
 
 
 def test_buckets_through_s3_are_rest_records(s3env, raw):

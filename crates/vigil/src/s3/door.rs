@@ -15,28 +15,28 @@ use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use futures::StreamExt;
-use md5::{Digest, Md5};
 use s3model::keypath::{KeyError, KeyPath};
 use s3model::model::{Bucket, BucketType, DEFAULT_BUCKET_SIZE, USER_KIND, User, Versioning};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{self, ETag, StreamingBlob, Timestamp};
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use store::Store;
-use tokio::io::AsyncWriteExt;
 
 use super::buckets::{self, BucketError};
+use super::checksums::{Checksums, Wanted};
+use super::conditional::{self, Conditions};
 use super::hooks::{PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
-use super::storage::{BucketDir, ObjectMeta};
+use super::storage::{BucketDir, ObjectMeta, Precondition};
 use super::{bucket_policy, versioning};
+use super::tagging;
+use super::upload::{self, Expected};
 
 /// Bytes read from a file per chunk of a GET body.
 const CHUNK: usize = 256 * 1024;
 /// ListObjects' default and largest page.
-const MAX_KEYS: usize = 1000;
+pub(super) const MAX_KEYS: usize = 1000;
 
 pub struct Door {
     pub store: Arc<Store>,
@@ -46,11 +46,11 @@ pub struct Door {
 }
 
 /// What every operation reports, gathered from the request before it is consumed.
-struct Seen {
+pub(super) struct Seen {
     operation: &'static str,
     bucket: Option<String>,
     key: Option<String>,
-    user: Option<String>,
+    pub(super) user: Option<String>,
     client: Option<SocketAddr>,
     started: Instant,
 }
@@ -63,7 +63,7 @@ pub(super) fn internal(e: impl std::fmt::Display) -> S3Error {
     )
 }
 
-fn key_error(e: KeyError) -> S3Error {
+pub(super) fn key_error(e: KeyError) -> S3Error {
     let code = match e {
         KeyError::TooLong => S3ErrorCode::KeyTooLongError,
         _ => S3ErrorCode::InvalidArgument,
@@ -85,17 +85,17 @@ fn bucket_error(e: BucketError) -> S3Error {
     }
 }
 
-fn timestamp(rfc3339: &str) -> Option<Timestamp> {
+pub(super) fn timestamp(rfc3339: &str) -> Option<Timestamp> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .ok()
         .map(|t| Timestamp::from(SystemTime::from(t)))
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> S3Result<T> {
     tokio::task::spawn_blocking(f)
@@ -104,7 +104,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(internal)
 }
 
-fn etag(meta: &ObjectMeta) -> ETag {
+pub(super) fn etag(meta: &ObjectMeta) -> ETag {
     ETag::Strong(meta.etag.clone())
 }
 
@@ -117,8 +117,16 @@ fn metadata(meta: &ObjectMeta) -> Option<dto::Metadata> {
     })
 }
 
+/// The checksums of an object for a response, when the request asked for them.
+fn checksums_if(meta: &ObjectMeta, mode: Option<&dto::ChecksumMode>) -> Checksums {
+    match mode {
+        Some(m) if m.as_str() == dto::ChecksumMode::ENABLED => meta.checksums.clone(),
+        _ => Checksums::default(),
+    }
+}
+
 impl Door {
-    fn seen<T>(
+    pub(super) fn seen<T>(
         &self,
         operation: &'static str,
         req: &S3Request<T>,
@@ -144,7 +152,7 @@ impl Door {
         }
     }
 
-    fn done<T>(&self, seen: Seen, bytes: u64, result: S3Result<T>) -> S3Result<T> {
+    pub(super) fn done<T>(&self, seen: Seen, bytes: u64, result: S3Result<T>) -> S3Result<T> {
         self.hooks.operation(&S3Operation {
             operation: seen.operation,
             svm_uuid: self.svm_uuid.clone(),
@@ -159,7 +167,7 @@ impl Door {
         result
     }
 
-    fn bucket(&self, name: &str) -> S3Result<(Bucket, Arc<BucketDir>)> {
+    pub(super) fn bucket(&self, name: &str) -> S3Result<(Bucket, Arc<BucketDir>)> {
         let bucket = buckets::by_name(&self.store, &self.svm_uuid, name)
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist."))?;
         if bucket.kind != BucketType::S3 {
@@ -174,84 +182,60 @@ impl Door {
 
     /// Receives an upload into a temporary file, passes it through the commit hook and
     /// commits it. The temporary file is gone afterwards, whatever happened.
-    async fn put(&self, input: dto::PutObjectInput, user: Option<&str>) -> S3Result<ObjectMeta> {
+    async fn put(
+        &self,
+        req: S3Request<dto::PutObjectInput>,
+        user: Option<&str>,
+    ) -> S3Result<ObjectMeta> {
+        let mut input = req.input;
         let key = KeyPath::parse(&input.key).map_err(key_error)?;
         let (bucket, dir) = self.bucket(&input.bucket)?;
+        let pre =
+            conditional::write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let tags = input
+            .tagging
+            .as_deref()
+            .map(tagging::parse_header)
+            .transpose()?
+            .unwrap_or_default();
+        let wanted = Wanted::new(
+            Checksums::claimed(
+                input.checksum_crc32.as_ref(),
+                input.checksum_crc32c.as_ref(),
+                input.checksum_crc64nvme.as_ref(),
+                input.checksum_sha1.as_ref(),
+                input.checksum_sha256.as_ref(),
+            ),
+            input.checksum_algorithm.as_ref(),
+            &req.headers,
+            req.trailing_headers,
+        )?;
+        if pre != Precondition::None {
+            // Refused before the body is read; checked again at commit.
+            let (d, k) = (Arc::clone(&dir), key.clone());
+            let current = blocking(move || d.meta(&k)).await?;
+            if !pre.holds(current.as_ref()) {
+                return Err(conditional::write_refused());
+            }
+        }
         let d = Arc::clone(&dir);
         let (tmp, file) = blocking(move || d.begin_upload()).await?;
-        let result = self
-            .receive(input, &bucket, key, &tmp, file, user, dir)
-            .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn receive(
-        &self,
-        mut input: dto::PutObjectInput,
-        bucket: &Bucket,
-        key: KeyPath,
-        tmp: &Path,
-        file: std::fs::File,
-        user: Option<&str>,
-        dir: Arc<BucketDir>,
-    ) -> S3Result<ObjectMeta> {
-        let mut file = tokio::fs::File::from_std(file);
-        let mut md5 = Md5::new();
-        let mut size: u64 = 0;
-        if let Some(mut body) = input.body.take() {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| {
-                    S3Error::with_message(
-                        S3ErrorCode::IncompleteBody,
-                        format!("The request body could not be read: {e}"),
-                    )
-                })?;
-                md5.update(&chunk);
-                size += chunk.len() as u64;
-                file.write_all(&chunk).await.map_err(internal)?;
+        let expected = Expected {
+            content_md5: input.content_md5.as_deref(),
+            content_length: input.content_length,
+            checksums: wanted,
+        };
+        let got = match upload::receive(input.body.take(), file, expected).await {
+            Ok(got) => got,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
             }
-        }
-        file.sync_all().await.map_err(internal)?;
-        drop(file);
-        let digest = md5.finalize();
-        if let Some(expected) = &input.content_md5 {
-            let given = STANDARD.decode(expected.trim()).map_err(|_| {
-                s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid.")
-            })?;
-            if given.as_slice() != digest.as_slice() {
-                return Err(s3_error!(
-                    BadDigest,
-                    "The Content-MD5 you specified did not match what we received."
-                ));
-            }
-        }
-        if let Some(length) = input.content_length
-            && u64::try_from(length).ok() != Some(size)
-        {
-            return Err(s3_error!(
-                IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header."
-            ));
-        }
-        self.hooks
-            .before_commit(&PendingUpload {
-                svm_uuid: &self.svm_uuid,
-                bucket: &bucket.name,
-                key: &input.key,
-                user,
-                size,
-                file: tmp,
-            })
-            .await
-            .map_err(|reason| S3Error::with_message(S3ErrorCode::AccessDenied, reason))?;
+        };
         let meta = ObjectMeta {
             data: String::new(),
-            size,
-            etag: hex(&digest),
+            size: got.size,
+            etag: got.etag(),
             content_type: input.content_type.take(),
             last_modified: now_rfc3339(),
             user_metadata: input
@@ -259,12 +243,60 @@ impl Door {
                 .take()
                 .map(|m| m.into_iter().collect::<BTreeMap<_, _>>())
                 .unwrap_or_default(),
+            tags,
+            checksums: got.checksums,
         };
-        let tmp = tmp.to_path_buf();
-        blocking(move || dir.commit(&key, &tmp, meta)).await
+        self.commit_upload(&bucket.name, &input.key, &key, &dir, &tmp, meta, user, &pre)
+            .await
     }
 
-    async fn open(&self, bucket: &str, key: &str) -> S3Result<(ObjectMeta, std::fs::File)> {
+    /// The one place every new object passes (PUT, copy, multipart completion): the
+    /// before-commit hook sees the complete, fsynced file, then the commit makes it
+    /// visible if `pre` holds. `tmp` is gone afterwards, whatever happened.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn commit_upload(
+        &self,
+        bucket: &str,
+        key_text: &str,
+        key: &KeyPath,
+        dir: &Arc<BucketDir>,
+        tmp: &Path,
+        meta: ObjectMeta,
+        user: Option<&str>,
+        pre: &Precondition,
+    ) -> S3Result<ObjectMeta> {
+        let admitted = self
+            .hooks
+            .before_commit(&PendingUpload {
+                svm_uuid: &self.svm_uuid,
+                bucket,
+                key: key_text,
+                user,
+                size: meta.size,
+                file: tmp,
+            })
+            .await
+            .map_err(|reason| S3Error::with_message(S3ErrorCode::AccessDenied, reason));
+        let committed = match admitted {
+            Ok(()) => {
+                let (d, k, t, p) = (Arc::clone(dir), key.clone(), tmp.to_path_buf(), pre.clone());
+                blocking(move || d.commit_when(&k, &t, meta, &p))
+                    .await
+                    .and_then(|m| m.ok_or_else(conditional::write_refused))
+            }
+            Err(e) => Err(e),
+        };
+        if committed.is_err() {
+            let _ = tokio::fs::remove_file(tmp).await;
+        }
+        committed
+    }
+
+    pub(super) async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<(ObjectMeta, std::fs::File)> {
         let key = KeyPath::parse(key).map_err(key_error)?;
         let (_, dir) = self.bucket(bucket)?;
         blocking(move || dir.open(&key))
@@ -274,6 +306,14 @@ impl Door {
 
     async fn get(&self, input: &dto::GetObjectInput) -> S3Result<(dto::GetObjectOutput, u64)> {
         let (meta, mut file) = self.open(&input.bucket, &input.key).await?;
+        Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check_read(&meta)?;
+        let sums = checksums_if(&meta, input.checksum_mode.as_ref());
         let (start, len, content_range) = match &input.range {
             None => (0, meta.size, None),
             Some(range) => {
@@ -303,6 +343,13 @@ impl Door {
                 last_modified: timestamp(&meta.last_modified),
                 metadata: metadata(&meta),
                 accept_ranges: Some("bytes".into()),
+                tag_count: tagging::count(&meta.tags),
+                // A range's checksums would not be those of the bytes sent.
+                checksum_crc32: sums.crc32.filter(|_| input.range.is_none()),
+                checksum_crc32c: sums.crc32c.filter(|_| input.range.is_none()),
+                checksum_crc64nvme: sums.crc64nvme.filter(|_| input.range.is_none()),
+                checksum_sha1: sums.sha1.filter(|_| input.range.is_none()),
+                checksum_sha256: sums.sha256.filter(|_| input.range.is_none()),
                 ..Default::default()
             },
             len,
@@ -326,6 +373,7 @@ impl Door {
             None => input.start_after.clone(),
         };
         let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let enc = Encoding::of(input.encoding_type.as_ref());
         let page = list_page(
             &objects,
             &prefix,
@@ -337,7 +385,7 @@ impl Door {
             .objects
             .iter()
             .map(|(key, meta)| dto::Object {
-                key: Some(key.clone()),
+                key: Some(enc.apply(key)),
                 size: i64::try_from(meta.size).ok(),
                 e_tag: Some(etag(meta)),
                 last_modified: timestamp(&meta.last_modified),
@@ -351,20 +399,20 @@ impl Door {
             .prefixes
             .iter()
             .map(|p| dto::CommonPrefix {
-                prefix: Some(p.clone()),
+                prefix: Some(enc.apply(p)),
             })
             .collect();
         let count = contents.len() + common.len();
         Ok(dto::ListObjectsV2Output {
             name: Some(input.bucket.clone()),
-            prefix: Some(prefix),
-            delimiter,
+            prefix: Some(enc.apply(&prefix)),
+            delimiter: delimiter.map(|d| enc.apply(&d)),
             max_keys: Some(max_keys as i32),
             key_count: Some(count as i32),
             is_truncated: Some(page.next.is_some()),
             continuation_token: input.continuation_token.clone(),
             next_continuation_token: page.next.map(|n| encode_token(&n)),
-            start_after: input.start_after.clone(),
+            start_after: input.start_after.as_deref().map(|s| enc.apply(s)),
             contents: Some(contents),
             common_prefixes: (!common.is_empty()).then_some(common),
             encoding_type: input.encoding_type.clone(),
@@ -403,10 +451,6 @@ impl Door {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Continuation tokens are the last key or prefix of the page, base64 so that any key
 /// survives XML and query strings.
 fn encode_token(last: &str) -> String {
@@ -419,6 +463,25 @@ fn decode_token(token: &str) -> S3Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token is not valid."))
+}
+
+/// `encoding-type=url` of a listing: names in the reply percent-encoded (form style,
+/// which botocore's and rclone's decoders read), so that any key survives XML.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Encoding(bool);
+
+impl Encoding {
+    pub(super) fn of(requested: Option<&dto::EncodingType>) -> Encoding {
+        Encoding(requested.is_some_and(|e| e.as_str() == dto::EncodingType::URL))
+    }
+
+    pub(super) fn apply(self, name: &str) -> String {
+        if self.0 {
+            form_urlencoded::byte_serialize(name.as_bytes()).collect()
+        } else {
+            name.to_string()
+        }
+    }
 }
 
 pub struct Page<'a> {
@@ -613,11 +676,17 @@ impl S3 for Door {
             Some(&req.input.key),
         );
         let user = seen.user.clone();
-        let result = self.put(req.input, user.as_deref()).await;
+        let result = self.put(req, user.as_deref()).await;
         let bytes = result.as_ref().map(|m| m.size).unwrap_or(0);
         let result = result.map(|meta| {
+            let sums = meta.checksums.clone();
             S3Response::new(dto::PutObjectOutput {
                 e_tag: Some(etag(&meta)),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_crc64nvme: sums.crc64nvme,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
                 ..Default::default()
             })
         });
@@ -649,20 +718,33 @@ impl S3 for Door {
             Some(&req.input.bucket),
             Some(&req.input.key),
         );
-        let result = self
-            .open(&req.input.bucket, &req.input.key)
-            .await
-            .map(|(meta, _)| {
-                S3Response::new(dto::HeadObjectOutput {
-                    content_length: i64::try_from(meta.size).ok(),
-                    content_type: meta.content_type.clone(),
-                    e_tag: Some(etag(&meta)),
-                    last_modified: timestamp(&meta.last_modified),
-                    metadata: metadata(&meta),
-                    accept_ranges: Some("bytes".into()),
-                    ..Default::default()
-                })
-            });
+        let i = &req.input;
+        let result = async {
+            let (meta, _) = self.open(&i.bucket, &i.key).await?;
+            Conditions {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+            }
+            .check_read(&meta)?;
+            let sums = checksums_if(&meta, i.checksum_mode.as_ref());
+            Ok(S3Response::new(dto::HeadObjectOutput {
+                content_length: i64::try_from(meta.size).ok(),
+                content_type: meta.content_type.clone(),
+                e_tag: Some(etag(&meta)),
+                last_modified: timestamp(&meta.last_modified),
+                metadata: metadata(&meta),
+                accept_ranges: Some("bytes".into()),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_crc64nvme: sums.crc64nvme,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
+                ..Default::default()
+            }))
+        }
+        .await;
         self.done(seen, 0, result)
     }
 
@@ -754,6 +836,97 @@ impl S3 for Door {
             .map(|()| S3Response::new(dto::PutBucketVersioningOutput {}));
         self.done(seen, 0, result)
     }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<dto::ListObjectsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
+        self.list_v1(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        self.delete_many(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<dto::CopyObjectInput>,
+    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        self.copy(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<dto::CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
+        self.create_multipart(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<dto::UploadPartInput>,
+    ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        self.receive_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        self.copy_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<dto::CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
+        self.complete_multipart(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<dto::AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
+        self.abort_multipart(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<dto::ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
+        self.list_uploads(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<dto::ListPartsInput>,
+    ) -> S3Result<S3Response<dto::ListPartsOutput>> {
+        self.parts_of_upload(req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<dto::GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
+        self.get_tagging(req).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<dto::PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
+        self.put_tagging(req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<dto::DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
+        self.delete_tagging(req).await
+    }
 }
 
 /// The secret of an access key of this SVM's users, while the key has not expired.
@@ -807,7 +980,7 @@ mod tests {
                         etag: String::new(),
                         content_type: None,
                         last_modified: String::new(),
-                        user_metadata: BTreeMap::new(),
+                        ..Default::default()
                     },
                 )
             })

@@ -18,6 +18,8 @@ use std::sync::Mutex;
 use s3model::keypath::{self, KeyPath};
 use serde::{Deserialize, Serialize};
 
+use super::checksums::Checksums;
+
 /// The directory under an SVM root that holds its `s3` buckets.
 pub const SVM_DIR: &str = ".vigil-s3";
 const TMP_DIR: &str = ".tmp";
@@ -27,7 +29,7 @@ const TMP_DIR: &str = ".tmp";
 /// fsynced before this is taken.
 static COMMITS: Mutex<()> = Mutex::new(());
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     /// The data file's name in the object's directory.
     pub data: String,
@@ -40,6 +42,32 @@ pub struct ObjectMeta {
     pub last_modified: String,
     #[serde(default)]
     pub user_metadata: BTreeMap<String, String>,
+    /// The object's tag set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Checksums::is_empty")]
+    pub checksums: Checksums,
+}
+
+/// What a conditional write requires of the object it replaces, checked under the
+/// commit lock so that two writers cannot both pass it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// `If-None-Match: *`: no object at the key.
+    Absent,
+    /// `If-Match`: an object with this ETag (without quotes).
+    ETag(String),
+}
+
+impl Precondition {
+    pub fn holds(&self, current: Option<&ObjectMeta>) -> bool {
+        match self {
+            Precondition::None => true,
+            Precondition::Absent => current.is_none(),
+            Precondition::ETag(e) => current.is_some_and(|m| &m.etag == e),
+        }
+    }
 }
 
 pub struct BucketDir {
@@ -76,32 +104,73 @@ impl BucketDir {
         Ok((path, file))
     }
 
+    /// The bucket's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Makes the fsynced upload in `tmp` the object at `key`.
-    pub fn commit(
+    pub fn commit(&self, key: &KeyPath, tmp: &Path, meta: ObjectMeta) -> io::Result<ObjectMeta> {
+        self.commit_when(key, tmp, meta, &Precondition::None)?
+            .ok_or_else(|| io::Error::other("an unconditional commit was refused"))
+    }
+
+    /// [`Self::commit`] if `pre` holds for the object it replaces; `None` (and `tmp`
+    /// left in place for the caller to remove) when it does not.
+    pub fn commit_when(
         &self,
         key: &KeyPath,
         tmp: &Path,
         mut meta: ObjectMeta,
-    ) -> io::Result<ObjectMeta> {
+        pre: &Precondition,
+    ) -> io::Result<Option<ObjectMeta>> {
         let _one = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.root.join(key.dir());
+        let old = read_meta(&dir.join(key.object_name()))?;
+        if !pre.holds(old.as_ref()) {
+            return Ok(None);
+        }
         fs::create_dir_all(&dir)?;
         let version = uuid::Uuid::new_v4().simple().to_string();
         meta.data = key.data_name(&version);
         fs::rename(tmp, dir.join(&meta.data))?;
-        let old = read_meta(&dir.join(key.object_name()))?;
-        let meta_tmp = self.root.join(TMP_DIR).join(format!("{version}.meta"));
-        let mut f = File::create(&meta_tmp)?;
-        f.write_all(&serde_json::to_vec(&meta).map_err(io::Error::other)?)?;
-        f.sync_all()?;
-        fs::rename(&meta_tmp, dir.join(key.object_name()))?;
-        File::open(&dir)?.sync_all()?;
+        self.write_meta(&dir, key, &meta)?;
         if let Some(old) = old
             && old.data != meta.data
         {
             let _ = fs::remove_file(dir.join(old.data));
         }
-        Ok(meta)
+        Ok(Some(meta))
+    }
+
+    /// Replaces the metadata file of `key` (under the commit lock).
+    fn write_meta(&self, dir: &Path, key: &KeyPath, meta: &ObjectMeta) -> io::Result<()> {
+        let meta_tmp = self
+            .root
+            .join(TMP_DIR)
+            .join(format!("{}.meta", uuid::Uuid::new_v4().simple()));
+        let mut f = File::create(&meta_tmp)?;
+        f.write_all(&serde_json::to_vec(meta).map_err(io::Error::other)?)?;
+        f.sync_all()?;
+        fs::rename(&meta_tmp, dir.join(key.object_name()))?;
+        File::open(dir)?.sync_all()
+    }
+
+    /// Changes the stored metadata of an object (its tags) without touching its data;
+    /// `None` when there is no object at `key`.
+    pub fn update_meta(
+        &self,
+        key: &KeyPath,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> io::Result<Option<ObjectMeta>> {
+        let _one = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = self.root.join(key.dir());
+        let Some(mut meta) = read_meta(&dir.join(key.object_name()))? else {
+            return Ok(None);
+        };
+        change(&mut meta);
+        self.write_meta(&dir, key, &meta)?;
+        Ok(Some(meta))
     }
 
     pub fn meta(&self, key: &KeyPath) -> io::Result<Option<ObjectMeta>> {
@@ -281,7 +350,7 @@ mod tests {
             etag: "e".into(),
             content_type: None,
             last_modified: "2026-01-01T00:00:00Z".into(),
-            user_metadata: BTreeMap::new(),
+            ..Default::default()
         };
         b.commit(&KeyPath::parse(key).unwrap(), &tmp, meta).unwrap()
     }
@@ -291,6 +360,49 @@ mod tests {
         let mut v = Vec::new();
         f.read_to_end(&mut v).unwrap();
         Some(v)
+    }
+
+    #[test]
+    fn conditional_commits_and_metadata_updates() {
+        let root = tempfile::tempdir().unwrap();
+        let b = BucketDir::new(root.path(), "b2");
+        b.create().unwrap();
+        let key = KeyPath::parse("k").unwrap();
+        let first = put(&b, "k", b"one");
+        let (tmp, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"two").unwrap();
+        // The object exists: If-None-Match: * and a wrong If-Match are refused, and the
+        // upload stays in place for the caller to remove.
+        for pre in [Precondition::Absent, Precondition::ETag("other".into())] {
+            let refused = b
+                .commit_when(&key, &tmp, ObjectMeta::default(), &pre)
+                .unwrap();
+            assert_eq!(refused, None);
+            assert!(tmp.exists());
+        }
+        let ok = b
+            .commit_when(
+                &key,
+                &tmp,
+                ObjectMeta::default(),
+                &Precondition::ETag(first.etag),
+            )
+            .unwrap();
+        assert!(ok.is_some());
+        assert_eq!(read(&b, "k").unwrap(), b"two");
+        let tagged = b
+            .update_meta(&key, |m| {
+                m.tags.insert("a".into(), "1".into());
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.meta(&key).unwrap().unwrap(), tagged);
+        assert_eq!(read(&b, "k").unwrap(), b"two");
+        assert_eq!(
+            b.update_meta(&KeyPath::parse("none").unwrap(), |_| {})
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
