@@ -29,9 +29,9 @@ use super::conditional::{self, Conditions};
 use super::hooks::{PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
 use super::storage::{BucketDir, ObjectMeta, Precondition};
-use super::{bucket_policy, versioning};
 use super::tagging;
 use super::upload::{self, Expected};
+use super::{bucket_policy, versioning};
 
 /// Bytes read from a file per chunk of a GET body.
 const CHUNK: usize = 256 * 1024;
