@@ -361,13 +361,7 @@ impl Door {
         let prefix = input.prefix.clone().unwrap_or_default();
         let p = prefix.clone();
         let objects = blocking(move || dir.list(&p)).await?;
-        let max_keys = match input.max_keys {
-            Some(n) if n < 0 => {
-                return Err(s3_error!(InvalidArgument, "max-keys must not be negative."));
-            }
-            Some(n) => (n as usize).min(MAX_KEYS),
-            None => MAX_KEYS,
-        };
+        let max_keys = max_keys(input.max_keys)?;
         let marker = match &input.continuation_token {
             Some(token) => Some(decode_token(token)?),
             None => input.start_after.clone(),
@@ -381,27 +375,7 @@ impl Door {
             marker.as_deref(),
             max_keys,
         );
-        let contents: Vec<dto::Object> = page
-            .objects
-            .iter()
-            .map(|(key, meta)| dto::Object {
-                key: Some(enc.apply(key)),
-                size: i64::try_from(meta.size).ok(),
-                e_tag: Some(etag(meta)),
-                last_modified: timestamp(&meta.last_modified),
-                storage_class: Some(dto::ObjectStorageClass::from_static(
-                    dto::ObjectStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            })
-            .collect();
-        let common: Vec<dto::CommonPrefix> = page
-            .prefixes
-            .iter()
-            .map(|p| dto::CommonPrefix {
-                prefix: Some(enc.apply(p)),
-            })
-            .collect();
+        let (contents, common) = page.entries(enc);
         let count = contents.len() + common.len();
         Ok(dto::ListObjectsV2Output {
             name: Some(input.bucket.clone()),
@@ -489,6 +463,43 @@ pub struct Page<'a> {
     pub prefixes: Vec<String>,
     /// The last entry of a truncated page.
     pub next: Option<String>,
+}
+
+impl Page<'_> {
+    /// The page's keys and common prefixes as both ListObjects versions answer them.
+    pub(super) fn entries(&self, enc: Encoding) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
+        let contents = self
+            .objects
+            .iter()
+            .map(|(key, meta)| dto::Object {
+                key: Some(enc.apply(key)),
+                size: i64::try_from(meta.size).ok(),
+                e_tag: Some(etag(meta)),
+                last_modified: timestamp(&meta.last_modified),
+                storage_class: Some(dto::ObjectStorageClass::from_static(
+                    dto::ObjectStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        let common = self
+            .prefixes
+            .iter()
+            .map(|p| dto::CommonPrefix {
+                prefix: Some(enc.apply(p)),
+            })
+            .collect();
+        (contents, common)
+    }
+}
+
+/// A listing's `max-keys`: at most [`MAX_KEYS`], which is also the default.
+pub(super) fn max_keys(asked: Option<i32>) -> S3Result<usize> {
+    match asked {
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative.")),
+        Some(n) => Ok((n as usize).min(MAX_KEYS)),
+        None => Ok(MAX_KEYS),
+    }
 }
 
 /// One page of a listing: keys (sorted, all starting with `prefix`) after `marker`,

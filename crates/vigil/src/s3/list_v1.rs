@@ -4,9 +4,9 @@
 //! without one use the last key, which is the same value).
 
 use s3s::dto;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result};
 
-use super::door::{Door, Encoding, MAX_KEYS, blocking, etag, list_page, timestamp};
+use super::door::{Door, Encoding, blocking, list_page, max_keys};
 
 impl Door {
     pub(super) async fn list_v1(
@@ -20,13 +20,7 @@ impl Door {
             let prefix = i.prefix.clone().unwrap_or_default();
             let p = prefix.clone();
             let objects = blocking(move || dir.list(&p)).await?;
-            let max_keys = match i.max_keys {
-                Some(n) if n < 0 => {
-                    return Err(s3_error!(InvalidArgument, "max-keys must not be negative."));
-                }
-                Some(n) => (n as usize).min(MAX_KEYS),
-                None => MAX_KEYS,
-            };
+            let max_keys = max_keys(i.max_keys)?;
             let enc = Encoding::of(i.encoding_type.as_ref());
             let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
             let marker = i.marker.clone().filter(|m| !m.is_empty());
@@ -37,27 +31,7 @@ impl Door {
                 marker.as_deref(),
                 max_keys,
             );
-            let contents: Vec<dto::Object> = page
-                .objects
-                .iter()
-                .map(|(key, meta)| dto::Object {
-                    key: Some(enc.apply(key)),
-                    size: i64::try_from(meta.size).ok(),
-                    e_tag: Some(etag(meta)),
-                    last_modified: timestamp(&meta.last_modified),
-                    storage_class: Some(dto::ObjectStorageClass::from_static(
-                        dto::ObjectStorageClass::STANDARD,
-                    )),
-                    ..Default::default()
-                })
-                .collect();
-            let common: Vec<dto::CommonPrefix> = page
-                .prefixes
-                .iter()
-                .map(|p| dto::CommonPrefix {
-                    prefix: Some(enc.apply(p)),
-                })
-                .collect();
+            let (contents, common) = page.entries(enc);
             Ok(S3Response::new(dto::ListObjectsOutput {
                 name: Some(i.bucket.clone()),
                 prefix: Some(enc.apply(&prefix)),
