@@ -13,7 +13,7 @@ use rest::{
 use s3model::policy::{GROUP_KIND, Group, group_id};
 use serde_json::{Value, json};
 
-use super::{check_comment, member, opt_str, path_svm, require_service, users_of};
+use super::{check_comment, member, opt_str, path_svm, path_svm_with_service, users_of};
 use crate::s3::policies::{groups_of, policies_of};
 use crate::state::{State, svm_ref};
 
@@ -170,9 +170,7 @@ impl Resource for S3Groups {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let uuid = keys.get("svm.uuid").cloned().unwrap_or_default();
-        let svm = path_svm(&self.state, &uuid)?;
-        require_service(&self.state, &svm)?;
+        let uuid = path_svm_with_service(&self.state, keys)?;
         let name = ApiError::required_str(&body, "name")?.to_string();
         check_name(&name)?;
         let comment = opt_str(&body, "comment", "comment")?.unwrap_or_default();

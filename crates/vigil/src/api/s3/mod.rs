@@ -11,7 +11,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use rest::{ApiError, ApiResult, Code};
+use rest::{ApiError, ApiResult, Code, Keys};
 use s3model::model::{Bucket, SERVICE_KIND, Service, USER_KIND, User};
 use serde_json::Value;
 
@@ -26,6 +26,15 @@ pub fn path_svm(state: &State, uuid: &str) -> ApiResult<Arc<Value>> {
         )
         .with_target("svm.uuid")
     })
+}
+
+/// The UUID of the SVM a path under `/services/{svm.uuid}/...` names, which must run
+/// an S3 server (what creating a user, group or policy needs).
+pub fn path_svm_with_service(state: &State, keys: &Keys) -> ApiResult<String> {
+    let uuid = keys.get("svm.uuid").cloned().unwrap_or_default();
+    let svm = path_svm(state, &uuid)?;
+    require_service(state, &svm)?;
+    Ok(uuid)
 }
 
 pub fn service_of(state: &State, svm_uuid: &str) -> Option<Service> {

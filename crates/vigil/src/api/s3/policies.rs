@@ -17,7 +17,7 @@ use s3model::policy::{
 };
 use serde_json::{Value, json};
 
-use super::{check_comment, member, opt_str, path_svm, require_service};
+use super::{check_comment, member, opt_str, path_svm, path_svm_with_service};
 use crate::s3::policies::{groups_of, is_builtin, policies_of};
 use crate::state::{State, svm_ref};
 
@@ -184,9 +184,7 @@ impl Resource for S3Policies {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let uuid = keys.get("svm.uuid").cloned().unwrap_or_default();
-        let svm = path_svm(&self.state, &uuid)?;
-        require_service(&self.state, &svm)?;
+        let uuid = path_svm_with_service(&self.state, keys)?;
         let name = ApiError::required_str(&body, "name")?.to_string();
         s3model::names::check_policy_name(&name).map_err(|why| bad("name", format!("{why}.")))?;
         let comment = opt_str(&body, "comment", "comment")?.unwrap_or_default();

@@ -16,7 +16,7 @@ use rest::{
 use s3model::model::{USER_KIND, User, user_id};
 use serde_json::{Value, json};
 
-use super::{check_comment, member, opt_str, path_svm, require_service, users_of};
+use super::{check_comment, member, opt_str, path_svm, path_svm_with_service, users_of};
 use crate::s3::secrets::{binding, generate_keys};
 use crate::state::{State, svm_ref};
 
@@ -234,9 +234,7 @@ impl Resource for S3Users {
         body: Value,
         _params: &Params,
     ) -> ApiResult<Created> {
-        let uuid = keys.get("svm.uuid").cloned().unwrap_or_default();
-        let svm = path_svm(&self.state, &uuid)?;
-        require_service(&self.state, &svm)?;
+        let uuid = path_svm_with_service(&self.state, keys)?;
         let (user, record) = make_user(&self.state, &uuid, &body, "")?;
         let mut txn = self.state.store.begin().await;
         let id = user_id(&uuid, &user.name);
