@@ -24,6 +24,8 @@ APT_PACKAGES=(
   # (requirements.txt) so that it shares boto3's botocore.
   rclone
   s3cmd
+  # PostgreSQL, the cluster backend: tests start throwaway servers with initdb.
+  postgresql
   # libfaketime: the conformance suite runs a second time a year and a month ahead, so
   # that a test depending on today's date fails here instead of on a later day.
   faketime

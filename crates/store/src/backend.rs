@@ -25,6 +25,24 @@ pub enum Invalidation {
     Everything,
 }
 
+/// The right to write, held from [`Backend::begin_write`] to [`WriteSession::commit`].
+/// On a backend shared by several nodes it excludes every other node's writers, so
+/// that the checks a transaction makes against the documents (uniqueness, "at most one
+/// enabled") still hold when it commits.
+#[async_trait]
+pub trait WriteSession: Send {
+    /// Documents other nodes changed that this node has not reloaded yet. The store
+    /// reloads them before the transaction reads anything, then calls
+    /// [`WriteSession::caught_up`].
+    fn stale(&self) -> &[Invalidation];
+
+    /// The store has reloaded everything [`WriteSession::stale`] named.
+    fn caught_up(&mut self);
+
+    /// Applies the changes in one database transaction: all or none.
+    async fn commit(self: Box<Self>, changes: &[Change]) -> Result<(), StoreError>;
+}
+
 /// A database behind the store. Documents are read whole at start and one at a time
 /// when invalidated; writes arrive as one transaction's changes. Events are too many to
 /// cache and are queried here directly.
@@ -36,8 +54,24 @@ pub trait Backend: Send + Sync + 'static {
     /// One document, or `None` when it does not exist.
     async fn load_document(&self, kind: &str, id: &str) -> Result<Option<Value>, StoreError>;
 
-    /// Applies the changes in one database transaction: all or none.
-    async fn commit(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// Starts a write; see [`WriteSession`].
+    async fn begin_write(&self) -> Result<Box<dyn WriteSession>, StoreError>;
+
+    /// For a shared backend: what other nodes committed since this node last caught
+    /// up, as invalidations, and a token for [`Backend::caught_up_to`] once they are
+    /// applied. `None` for a backend that only this process writes.
+    async fn changes_by_others(&self) -> Result<Option<(Vec<Invalidation>, i64)>, StoreError> {
+        Ok(None)
+    }
+
+    /// The store applied what [`Backend::changes_by_others`] returned with `token`.
+    fn caught_up_to(&self, _token: i64) {}
+
+    /// For a shared backend: resolves when another node may have committed something
+    /// (a notification, a reconnect, or a periodic check). `None`: nothing to follow.
+    async fn wait_for_others(&self) -> Option<()> {
+        None
+    }
 
     /// Appends events in one transaction; returns their sequence numbers.
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError>;
@@ -52,4 +86,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn trim_events(&self, keep: u64, older_than: Option<&str>) -> Result<u64, StoreError>;
 
     async fn count_events(&self) -> Result<u64, StoreError>;
+
+    /// What the database is, for logs and `/api/cluster` (`sqlite`, `postgresql`).
+    fn engine(&self) -> &'static str;
 }

@@ -1,5 +1,6 @@
 //! Persistence for Vigil: a document store of JSON objects keyed by (kind, id), the
-//! Vscan events table, over a [`Backend`] (SQLite today: [`sqlite::SqliteBackend`]).
+//! Vscan events table, over a [`Backend`]: SQLite for one node
+//! ([`sqlite::SqliteBackend`]), PostgreSQL for a cluster ([`postgres::PostgresBackend`]).
 //!
 //! [`Store`] is the interface every caller uses, whatever the backend. Reads are served
 //! from an in-memory copy of every document, because every REST collection GET filters
@@ -8,13 +9,17 @@
 //! its own pending writes, commits them through the backend in a single database
 //! transaction and only then publishes them in memory, so a failed commit leaves both
 //! the database and the memory copy unchanged. A backend shared by several nodes
-//! reports what others wrote, and [`Store::invalidate`] brings the copy up to date.
+//! reports what others wrote, and [`Store::invalidate`] brings the copy up to date; a
+//! write on a shared backend first catches up with every other node's commits, under a
+//! lock that excludes their writers ([`WriteSession`]).
 
 mod backend;
 pub mod events;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
-pub use backend::{Backend, Change, Invalidation};
+pub use backend::{Backend, Change, Invalidation, WriteSession};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,7 +40,7 @@ pub enum StoreError {
         id: String,
         source: serde_json::Error,
     },
-    #[error("unsupported database URL {0:?}: this build supports sqlite:// URLs")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
 }
 
@@ -67,14 +72,53 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the database at `url` (`sqlite://PATH`), creating and migrating it if
-    /// needed.
+    /// Opens the database at `url` (`sqlite://PATH`, `postgres://...`), creating and
+    /// migrating it if needed. On PostgreSQL the store then follows what other nodes
+    /// commit, for as long as it lives.
     pub async fn open(url: &str) -> Result<Arc<Store>, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        if url.starts_with("sqlite:") {
+            let backend = sqlite::SqliteBackend::open(url).await?;
+            Store::over(Arc::new(backend)).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let backend = postgres::PostgresBackend::open(url).await?;
+            let store = Store::over(Arc::new(backend)).await?;
+            Store::follow(&store);
+            Ok(store)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
         }
-        let backend = sqlite::SqliteBackend::open(url).await?;
-        Store::over(Arc::new(backend)).await
+    }
+
+    /// `sqlite` or `postgresql`.
+    pub fn engine(&self) -> &'static str {
+        self.backend.engine()
+    }
+
+    /// Applies other nodes' commits as the backend announces them. The task holds only
+    /// a weak reference, so it ends with the store.
+    pub fn follow(store: &Arc<Store>) {
+        let weak = Arc::downgrade(store);
+        let backend = Arc::clone(&store.backend);
+        tokio::spawn(async move {
+            while backend.wait_for_others().await.is_some() {
+                let Some(store) = weak.upgrade() else { break };
+                let _writer = store.writer.lock().await;
+                if let Err(e) = store.catch_up().await {
+                    tracing::warn!(error = %e, "catching up with other nodes' commits failed; will retry");
+                }
+            }
+        });
+    }
+
+    /// Reloads what other nodes changed; the caller holds the writer lock.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        if let Some((stale, token)) = self.backend.changes_by_others().await? {
+            for what in stale {
+                self.reload(what).await?;
+            }
+            self.backend.caught_up_to(token);
+        }
+        Ok(())
     }
 
     /// A store over an opened backend: loads every document into memory.
@@ -97,6 +141,10 @@ impl Store {
     /// publishes first and is then overwritten only by what the backend holds.
     pub async fn invalidate(&self, what: Invalidation) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
+        self.reload(what).await
+    }
+
+    async fn reload(&self, what: Invalidation) -> Result<(), StoreError> {
         match what {
             Invalidation::Document { kind, id } => {
                 let value = self.backend.load_document(&kind, &id).await?;
@@ -153,20 +201,36 @@ impl Store {
         docs.get(kind).map_or(0, |m| m.len())
     }
 
-    /// Starts a write transaction. Only one is open at a time, so checks made inside
-    /// it (uniqueness, "at most one enabled") hold when it commits.
+    /// Starts a write transaction. Only one is open at a time, in this process and,
+    /// on a shared backend, in the cluster, and it reads documents that include every
+    /// other node's commits, so checks made inside it (uniqueness, "at most one
+    /// enabled") hold when it commits. When the database cannot be reached the
+    /// transaction still reads this node's copy, and its commit fails with the error.
     pub async fn begin(&self) -> Txn<'_> {
+        let writer = self.writer.lock().await;
+        let session = self.open_session().await;
         Txn {
             store: self,
-            _writer: self.writer.lock().await,
+            _writer: writer,
+            session,
             pending: BTreeMap::new(),
         }
+    }
+
+    async fn open_session(&self) -> Result<Box<dyn WriteSession>, StoreError> {
+        let mut session = self.backend.begin_write().await?;
+        for what in session.stale().to_vec() {
+            self.reload(what).await?;
+        }
+        session.caught_up();
+        Ok(session)
     }
 }
 
 pub struct Txn<'a> {
     store: &'a Store,
     _writer: MutexGuard<'a, ()>,
+    session: Result<Box<dyn WriteSession>, StoreError>,
     pending: BTreeMap<(String, String), Option<Value>>,
 }
 
@@ -235,7 +299,7 @@ impl Txn<'_> {
             .into_iter()
             .map(|((kind, id), value)| Change { kind, id, value })
             .collect();
-        self.store.backend.commit(&changes).await?;
+        self.session?.commit(&changes).await?;
         let mut docs = self.store.docs.write().unwrap_or_else(|e| e.into_inner());
         for change in changes {
             let map = docs.entry(change.kind).or_default();
@@ -264,35 +328,6 @@ async fn load_all(backend: &dyn Backend) -> Result<Docs, StoreError> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[tokio::test]
-    async fn commits_survive_reopen_and_rollback_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = Store::sqlite_url(&dir.path().join("db.sqlite"));
-        {
-            let store = Store::open(&url).await.unwrap();
-            let mut txn = store.begin().await;
-            txn.put("svm", "a", json!({"name": "a"}));
-            txn.put("svm", "b", json!({"name": "b"}));
-            assert_eq!(txn.list("svm").len(), 2);
-            txn.commit().await.unwrap();
-            let mut txn = store.begin().await;
-            txn.put("svm", "c", json!({"name": "c"}));
-            txn.delete("svm", "a");
-            drop(txn); // not committed
-            assert_eq!(store.count("svm"), 2);
-            let mut txn = store.begin().await;
-            txn.delete("svm", "a");
-            txn.commit().await.unwrap();
-        }
-        let store = Store::open(&url).await.unwrap();
-        let names: Vec<_> = store
-            .list("svm")
-            .iter()
-            .map(|v| v["name"].clone())
-            .collect();
-        assert_eq!(names, vec![json!("b")]);
-    }
 
     /// Two stores over one database file stand for two nodes on a shared backend: what
     /// one commits, the other sees once invalidated, one document or everything.

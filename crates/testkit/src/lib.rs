@@ -333,3 +333,147 @@ virus_scan.MaxObjectSize 5M
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 }
+
+/// A throwaway PostgreSQL server from Debian's postgresql package: `initdb` in a temp
+/// dir, the server on a loopback port, run as the `postgres` user (the server refuses
+/// root), trust authentication, fsync off (a test database need not survive the
+/// machine). Stopped and removed when dropped.
+pub struct RealPostgres {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+    daemon: Option<Daemon>,
+}
+
+impl RealPostgres {
+    pub fn start() -> RealPostgres {
+        let bin = postgres_bin_dir();
+        let dir = tempfile::tempdir().expect("tempdir");
+        as_postgres_owner(dir.path());
+        let data = dir.path().join("data");
+        let status = Command::new("setpriv")
+            .args(postgres_user())
+            .arg(bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(status.success(), "initdb failed: {status}");
+        let mut pg = RealPostgres {
+            dir,
+            port: free_port(),
+            bin,
+            daemon: None,
+        };
+        pg.resume();
+        pg
+    }
+
+    /// The URL of database `name` (see [`RealPostgres::create_database`]).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn create_database(&self, name: &str) {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+    }
+
+    /// Runs one SQL command through psql, failing the test if it fails.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U"])
+            .arg("postgres")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-d")
+            .arg(database)
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Stops the server with a fast shutdown: connections are cut, as in an outage.
+    /// (SIGTERM would wait for every client to leave.)
+    pub fn stop(&mut self) {
+        if self.daemon.is_none() {
+            return;
+        }
+        let _ = Command::new("setpriv")
+            .args(postgres_user())
+            .arg(self.bin.join("pg_ctl"))
+            .args(["stop", "-m", "fast", "-w", "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .status();
+        self.daemon = None;
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn resume(&mut self) {
+        let mut daemon = Daemon::spawn(
+            "postgres",
+            Command::new("setpriv")
+                .args(postgres_user())
+                .arg(self.bin.join("postgres"))
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .arg("-k")
+                .arg(self.dir.path())
+                .arg("-p")
+                .arg(self.port.to_string())
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
+        );
+        let port = self.port;
+        daemon.wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok());
+        self.daemon = Some(daemon);
+        let ready = self.bin.join("pg_isready");
+        wait("postgres to accept connections", || {
+            Command::new(&ready)
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    }
+}
+
+/// Where Debian puts the server's programs (`/usr/lib/postgresql/15/bin`).
+fn postgres_bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!("PostgreSQL is not installed: run scripts/install-test-deps.sh (Debian postgresql)")
+    })
+}
+
+impl Drop for RealPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn postgres_user() -> [&'static str; 4] {
+    ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+}
+
+fn as_postgres_owner(dir: &Path) {
+    let status = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(dir)
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown postgres {}: {status}", dir.display());
+}

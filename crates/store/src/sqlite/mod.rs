@@ -7,10 +7,10 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool};
 
-use crate::StoreError;
-use crate::backend::{Backend, Change};
+use crate::backend::{Backend, Change, Invalidation, WriteSession};
+use crate::{StoreError, sql};
 use crate::events::{EventQuery, NewEvent, StoredEvent};
 
 pub struct SqliteBackend {
@@ -37,12 +37,26 @@ impl SqliteBackend {
     }
 }
 
-fn parse(kind: &str, id: &str, body: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
-        kind: kind.to_string(),
-        id: id.to_string(),
-        source,
-    })
+/// SQLite is one node's file: its only writers are this process's, which the store
+/// already serialises, so a write session is just the database transaction.
+struct SqliteWrite {
+    pool: SqlitePool,
+}
+
+#[async_trait]
+impl WriteSession for SqliteWrite {
+    fn stale(&self) -> &[Invalidation] {
+        &[]
+    }
+
+    fn caught_up(&mut self) {}
+
+    async fn commit(self: Box<Self>, changes: &[Change]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sql::apply_changes::<Sqlite>(&mut tx, changes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -56,7 +70,7 @@ impl Backend for SqliteBackend {
             let kind: String = row.try_get("kind")?;
             let id: String = row.try_get("id")?;
             let body: String = row.try_get("body")?;
-            let value = parse(&kind, &id, &body)?;
+            let value = sql::document(&kind, &id, &body)?;
             out.push((kind, id, value));
         }
         Ok(out)
@@ -71,38 +85,16 @@ impl Backend for SqliteBackend {
         match row {
             Some(row) => {
                 let body: String = row.try_get("body")?;
-                Ok(Some(parse(kind, id, &body)?))
+                Ok(Some(sql::document(kind, id, &body)?))
             }
             None => Ok(None),
         }
     }
 
-    async fn commit(&self, changes: &[Change]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for change in changes {
-            match &change.value {
-                Some(v) => {
-                    sqlx::query(
-                        "INSERT INTO docs (kind, id, body) VALUES ($1, $2, $3) \
-                         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
-                    )
-                    .bind(&change.kind)
-                    .bind(&change.id)
-                    .bind(v.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM docs WHERE kind = $1 AND id = $2")
-                        .bind(&change.kind)
-                        .bind(&change.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+    async fn begin_write(&self) -> Result<Box<dyn WriteSession>, StoreError> {
+        Ok(Box::new(SqliteWrite {
+            pool: self.pool.clone(),
+        }))
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
@@ -110,7 +102,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn update_event(&self, seq: i64, time: &str, body: &Value) -> Result<(), StoreError> {
-        events::update(&self.pool, seq, time, body).await
+        sql::update_event(&self.pool, seq, time, body).await
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
@@ -118,10 +110,14 @@ impl Backend for SqliteBackend {
     }
 
     async fn trim_events(&self, keep: u64, older_than: Option<&str>) -> Result<u64, StoreError> {
-        events::trim(&self.pool, keep, older_than).await
+        sql::trim_events(&self.pool, keep, older_than).await
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
-        events::count(&self.pool).await
+        sql::count_events(&self.pool).await
+    }
+
+    fn engine(&self) -> &'static str {
+        "sqlite"
     }
 }
