@@ -34,6 +34,28 @@ POLL_INTERVAL = 0.2
 POLL_TIMEOUT = 30
 
 
+# VIGIL_TEST_DATABASE=postgres runs every server of the suite on PostgreSQL: one
+# throwaway server for the session (tests/conformance/pg.py), a fresh database per
+# VigilServer. Unset, servers use their default SQLite file.
+_POSTGRES = None
+
+
+def _database_args(extra_args) -> list:
+    global _POSTGRES
+    if os.environ.get("VIGIL_TEST_DATABASE") != "postgres" or "--database-url" in extra_args:
+        return []
+    if _POSTGRES is None:
+        from pg import RealPostgres
+
+        _POSTGRES = RealPostgres()
+    return ["--database-url", _POSTGRES.new_database()]
+
+
+def pytest_unconfigure(config):
+    if _POSTGRES is not None:
+        _POSTGRES.close()
+
+
 def vigil_binary() -> Path:
     if os.environ.get("VIGIL_BIN"):
         return Path(os.environ["VIGIL_BIN"])
@@ -55,6 +77,7 @@ class VigilServer:
         self.data_dir = Path(data_dir)
         self.scheme = scheme
         self.extra_args = list(extra_args)
+        self.extra_args += _database_args(self.extra_args)
         self.proc = None
         self.port = None
         self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
@@ -265,7 +288,8 @@ def svm_factory(server):
 
 
 def pytest_report_header(config):
-    return f"vigil binary: {vigil_binary()}"
+    database = os.environ.get("VIGIL_TEST_DATABASE", "sqlite")
+    return f"vigil binary: {vigil_binary()}; database: {database}"
 
 
 JOB_URL_RE = re.compile(r"/api/cluster/jobs/([0-9a-f-]{36})\?")

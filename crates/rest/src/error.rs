@@ -51,6 +51,9 @@ error_codes! {
     InUse = 8, CONFLICT;
     /// Unexpected failure inside Vigil.
     Internal = 262145, INTERNAL_SERVER_ERROR;
+    /// The database cannot be reached (a cluster's PostgreSQL is down): try again later.
+    /// ONTAP's internal-error code with 503, so that clients retry (docs/cluster.md).
+    DatabaseUnavailable = 262145, SERVICE_UNAVAILABLE;
     /// Too many requests in progress.
     TooManyRequests = 262160, TOO_MANY_REQUESTS;
     MissingValue = 262177, BAD_REQUEST;
@@ -303,6 +306,13 @@ impl std::error::Error for ApiError {}
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> ApiError {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::new(
+                Code::DatabaseUnavailable,
+                format!("The database is not available; nothing was changed. Retry later. ({e})"),
+            );
+        }
         tracing::error!(error = %e, "store failure");
         ApiError::internal(format!("Persistence failure: {e}"))
     }

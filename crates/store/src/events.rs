@@ -33,7 +33,9 @@ pub struct EventQuery {
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub seq: i64,
+    pub svm: String,
     pub time: String,
+    pub kind: String,
     pub body: Value,
 }
 

@@ -15,6 +15,7 @@
 
 mod backend;
 pub mod events;
+pub mod migrate;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -42,6 +43,23 @@ pub enum StoreError {
     },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
+    #[error(
+        "the target database is not empty ({documents} documents, {events} events); pass --replace to overwrite it"
+    )]
+    TargetNotEmpty { documents: usize, events: u64 },
+}
+
+impl StoreError {
+    /// The database could not be reached (connection refused or lost, pool exhausted
+    /// waiting for one): the operation may succeed if retried later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
 }
 
 /// Reading documents of a kind the same way from the store and from inside a write
@@ -76,17 +94,9 @@ impl Store {
     /// migrating it if needed. On PostgreSQL the store then follows what other nodes
     /// commit, for as long as it lives.
     pub async fn open(url: &str) -> Result<Arc<Store>, StoreError> {
-        if url.starts_with("sqlite:") {
-            let backend = sqlite::SqliteBackend::open(url).await?;
-            Store::over(Arc::new(backend)).await
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let backend = postgres::PostgresBackend::open(url).await?;
-            let store = Store::over(Arc::new(backend)).await?;
-            Store::follow(&store);
-            Ok(store)
-        } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+        let store = Store::over(open_backend(url).await?).await?;
+        Store::follow(&store);
+        Ok(store)
     }
 
     /// `sqlite` or `postgresql`.
@@ -313,6 +323,17 @@ impl Txn<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The backend a URL names, opened and migrated.
+pub async fn open_backend(url: &str) -> Result<Arc<dyn Backend>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteBackend::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PostgresBackend::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
     }
 }
 

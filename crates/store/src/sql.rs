@@ -2,7 +2,9 @@
 //! the events query over sqlx's generic query builder.
 
 use serde_json::Value;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
+};
 
 use crate::StoreError;
 use crate::backend::Change;
@@ -13,7 +15,10 @@ const UPSERT_DOC: &str = "INSERT INTO docs (kind, id, body) VALUES ($1, $2, $3) 
 const DELETE_DOC: &str = "DELETE FROM docs WHERE kind = $1 AND id = $2";
 
 /// Writes one transaction's changes through `conn` (inside the caller's transaction).
-pub async fn apply_changes<DB>(conn: &mut DB::Connection, changes: &[Change]) -> Result<(), StoreError>
+pub async fn apply_changes<DB>(
+    conn: &mut DB::Connection,
+    changes: &[Change],
+) -> Result<(), StoreError>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -51,7 +56,7 @@ pub fn document(kind: &str, id: &str, body: &str) -> Result<Value, StoreError> {
     })
 }
 
-/// `SELECT seq, time, body FROM vscan_events ...` for `q`, without its LIMIT (the
+/// `SELECT seq, svm, time, type, body FROM vscan_events ...` for `q`, without its LIMIT (the
 /// backends spell "no limit" differently).
 pub fn select<'a, DB>(q: &EventQuery) -> QueryBuilder<'a, DB>
 where
@@ -60,7 +65,7 @@ where
     i64: Encode<'a, DB> + Type<DB>,
 {
     let mut sql: QueryBuilder<DB> =
-        QueryBuilder::new("SELECT seq, time, body FROM vscan_events WHERE 1=1");
+        QueryBuilder::new("SELECT seq, svm, time, type, body FROM vscan_events WHERE 1=1");
     if let Some(svm) = &q.svm {
         sql.push(" AND svm = ").push_bind(svm.clone());
     }
@@ -113,7 +118,6 @@ pub fn body(seq: i64, body: &str) -> Result<Value, StoreError> {
         source,
     })
 }
-
 
 /// Replaces the time and body of event `seq`.
 pub async fn update_event<DB>(

@@ -80,7 +80,11 @@ async fn events_filter_order_page_and_trim(store: &Store) {
     // A repeat folded into an earlier event keeps its place by the new time.
     let first = &got[4];
     store
-        .update_event(first.seq, "2026-11-22T10:00:59.000000Z", &json!({"second": 59}))
+        .update_event(
+            first.seq,
+            "2026-11-22T10:00:59.000000Z",
+            &json!({"second": 59}),
+        )
         .await
         .unwrap();
     let newest = store
@@ -216,11 +220,17 @@ async fn postgres_outage_fails_commits_cleanly_and_recovers() {
 
     pg.stop();
     let mut txn = store.begin().await;
-    assert!(txn.get("svm", "kept").is_some(), "reads still served from memory");
+    assert!(
+        txn.get("svm", "kept").is_some(),
+        "reads still served from memory"
+    );
     txn.put("svm", "lost", json!({"name": "lost"}));
     let err = txn.commit().await.expect_err("commit without a database");
-    assert!(err.to_string().contains("database"), "{err}");
-    assert!(store.get("svm", "lost").is_none(), "a failed commit publishes nothing");
+    assert!(err.is_unavailable(), "{err}");
+    assert!(
+        store.get("svm", "lost").is_none(),
+        "a failed commit publishes nothing"
+    );
     assert!(store.query_events(&EventQuery::default()).await.is_err());
 
     pg.resume();
@@ -251,6 +261,103 @@ async fn postgres_schema_newer_than_the_binary_is_refused() {
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from a newer vigil', true, '\\x00', 0)",
     );
-    let err = Store::open(&url).await.err().expect("a newer schema is refused");
+    let err = Store::open(&url)
+        .await
+        .err()
+        .expect("a newer schema is refused");
     assert!(err.to_string().contains("migration"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_sqlite_into_postgres_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::sqlite_url(&dir.path().join("single.sqlite"));
+    {
+        let store = Store::open(&sqlite).await.unwrap();
+        let mut txn = store.begin().await;
+        for i in 0..50 {
+            txn.put(
+                "svm",
+                &format!("s{i:02}"),
+                json!({"name": format!("s{i:02}"), "n": i}),
+            );
+        }
+        txn.put(
+            "schedule",
+            "one",
+            json!({"name": "one", "interval": "PT1M"}),
+        );
+        txn.commit().await.unwrap();
+        let events: Vec<_> = (0..12_000u32)
+            .map(|i| NewEvent {
+                svm: format!("s{:02}", i % 50),
+                time: format!(
+                    "2026-11-22T10:{:02}:{:02}.{:06}Z",
+                    i / 3600,
+                    (i / 60) % 60,
+                    i
+                ),
+                kind: if i % 7 == 0 {
+                    "file_infected"
+                } else {
+                    "scanner_connected"
+                }
+                .into(),
+                body: json!({"i": i}),
+            })
+            .collect();
+        store.append_events(&events).await.unwrap();
+    }
+    let pg = RealPostgres::start();
+    pg.create_database("cluster");
+    let postgres = pg.url("cluster");
+    let copied = store::migrate::migrate(&sqlite, &postgres, false)
+        .await
+        .unwrap();
+    assert_eq!(copied.documents, 51);
+    assert_eq!(copied.events, 12_000);
+
+    let before = Store::open(&sqlite).await.unwrap();
+    let after = Store::open(&postgres).await.unwrap();
+    for kind in ["svm", "schedule"] {
+        assert_eq!(before.list(kind), after.list(kind), "{kind}");
+    }
+    let infected = |store: Arc<Store>| async move {
+        store
+            .query_events(&EventQuery {
+                svm: Some("s07".into()),
+                kinds: vec!["file_infected".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.time, e.body))
+            .collect::<Vec<_>>()
+    };
+    let want = infected(Arc::clone(&before)).await;
+    assert!(!want.is_empty());
+    assert_eq!(want, infected(Arc::clone(&after)).await);
+
+    // A non-empty target is refused and left alone, unless replaced.
+    let err = store::migrate::migrate(&sqlite, &postgres, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let mut txn = after.begin().await;
+    txn.put("svm", "only-in-cluster", json!({"name": "x"}));
+    txn.commit().await.unwrap();
+    let back = Store::sqlite_url(&dir.path().join("back.sqlite"));
+    store::migrate::migrate(&postgres, &back, false)
+        .await
+        .unwrap();
+    let again = store::migrate::migrate(&sqlite, &back, true).await.unwrap();
+    assert_eq!(again.events, 12_000);
+    let replaced = Store::open(&back).await.unwrap();
+    assert!(
+        replaced.get("svm", "only-in-cluster").is_none(),
+        "replace removes what was there"
+    );
+    assert_eq!(replaced.count("svm"), 50);
+    assert_eq!(replaced.count_events().await.unwrap(), 12_000);
 }

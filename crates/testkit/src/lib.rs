@@ -354,7 +354,16 @@ impl RealPostgres {
         let status = Command::new("setpriv")
             .args(postgres_user())
             .arg(bin.join("initdb"))
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .stdout(Stdio::null())
             .status()
@@ -382,7 +391,17 @@ impl RealPostgres {
     /// Runs one SQL command through psql, failing the test if it fails.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U"])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+            ])
             .arg("postgres")
             .arg("-p")
             .arg(self.port.to_string())
@@ -466,7 +485,12 @@ impl Drop for RealPostgres {
 }
 
 fn postgres_user() -> [&'static str; 4] {
-    ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+    [
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--init-groups",
+        "--",
+    ]
 }
 
 fn as_postgres_owner(dir: &Path) {
@@ -475,5 +499,9 @@ fn as_postgres_owner(dir: &Path) {
         .arg(dir)
         .status()
         .expect("run chown");
-    assert!(status.success(), "chown postgres {}: {status}", dir.display());
+    assert!(
+        status.success(),
+        "chown postgres {}: {status}",
+        dir.display()
+    );
 }

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod exporter;
 pub mod files;

@@ -27,6 +27,8 @@ enum Command {
     Vscan(cli::VscanArgs),
     /// API keys of the managed-antivirus reporting service on a running server.
     MavKey(cli::MavKeyArgs),
+    /// The database: move an install into another (`migrate`).
+    Db(cli::db::DbArgs),
     /// A scanner's worker process (started by the scanner itself, never by hand).
     #[command(hide = true)]
     ScanWorker(Box<scan::worker::WorkerArgs>),
@@ -51,7 +53,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     // A client command's output is its answer: only warnings may join it on stderr.
     let client = matches!(
         cli.command,
-        Command::Vscan(_) | Command::MavKey(_) | Command::ScanWorker(_)
+        Command::Vscan(_) | Command::MavKey(_) | Command::Db(_) | Command::ScanWorker(_)
     );
     init_logging(if client { "warn" } else { "info" });
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -60,6 +62,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Scanner(args) => scan::run(*args, scan::termination_signal()).await?,
         Command::Vscan(args) => return Ok(cli::vscan(args).await),
         Command::MavKey(args) => return Ok(cli::mav_key(args).await),
+        Command::Db(args) => return Ok(cli::db::db(args).await),
         Command::ScanWorker(args) => scan::worker::run(*args)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -39,6 +39,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(local) = local {
         state.scanners.set_local(local);
     }
+    crate::cluster::start(&state);
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
     tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 

@@ -20,7 +20,9 @@ const KEPT_REVISIONS: i64 = 10_000;
 const PERIODIC_LOOK: Duration = Duration::from_secs(5);
 
 pub async fn current_revision(pool: &PgPool) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT rev FROM doc_revision").fetch_one(pool).await?;
+    let row = sqlx::query("SELECT rev FROM doc_revision")
+        .fetch_one(pool)
+        .await?;
     Ok(row.try_get("rev")?)
 }
 

@@ -9,9 +9,8 @@ pub async fn append(pool: &PgPool, events: &[NewEvent]) -> Result<Vec<i64>, Stor
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let mut insert = sqlx::QueryBuilder::<Postgres>::new(
-        "INSERT INTO vscan_events (svm, time, type, body) ",
-    );
+    let mut insert =
+        sqlx::QueryBuilder::<Postgres>::new("INSERT INTO vscan_events (svm, time, type, body) ");
     insert.push_values(events, |mut row, e| {
         row.push_bind(e.svm.clone())
             .push_bind(e.time.clone())
@@ -42,10 +41,14 @@ pub async fn query(pool: &PgPool, q: &EventQuery) -> Result<Vec<StoredEvent>, St
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let seq: i64 = row.try_get("seq")?;
-        let time: String = row.try_get("time")?;
         let body: String = row.try_get("body")?;
-        let body = sql::body(seq, &body)?;
-        out.push(StoredEvent { seq, time, body });
+        out.push(StoredEvent {
+            seq,
+            svm: row.try_get("svm")?,
+            time: row.try_get("time")?,
+            kind: row.try_get("type")?,
+            body: sql::body(seq, &body)?,
+        });
     }
     Ok(out)
 }

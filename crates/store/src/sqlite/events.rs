@@ -3,8 +3,8 @@
 
 use sqlx::{Row, Sqlite, SqlitePool};
 
-use crate::{StoreError, sql};
 use crate::events::{EventQuery, NewEvent, StoredEvent};
+use crate::{StoreError, sql};
 
 pub async fn append(pool: &SqlitePool, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin().await?;
@@ -35,10 +35,14 @@ pub async fn query(pool: &SqlitePool, q: &EventQuery) -> Result<Vec<StoredEvent>
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let seq: i64 = row.try_get("seq")?;
-        let time: String = row.try_get("time")?;
         let body: String = row.try_get("body")?;
-        let body = sql::body(seq, &body)?;
-        out.push(StoredEvent { seq, time, body });
+        out.push(StoredEvent {
+            seq,
+            svm: row.try_get("svm")?,
+            time: row.try_get("time")?,
+            kind: row.try_get("type")?,
+            body: sql::body(seq, &body)?,
+        });
     }
     Ok(out)
 }

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::backend::{Backend, Change, Invalidation, WriteSession};
-use crate::{StoreError, sql};
 use crate::events::{EventQuery, NewEvent, StoredEvent};
+use crate::{StoreError, sql};
 
 pub struct SqliteBackend {
     pool: SqlitePool,

@@ -1,4 +1,4 @@
-//! `/api/cluster/nodes`: this node (a cluster of several arrives with PostgreSQL).
+//! `/api/cluster/nodes`: the cluster's members ([`crate::cluster`]).
 
 use std::sync::Arc;
 
@@ -63,21 +63,27 @@ impl Resource for Nodes {
     }
 
     async fn list(&self, _ctx: &Ctx, _keys: &Keys) -> ApiResult<Vec<Record>> {
-        let s = &self.state;
-        Ok(vec![
-            json!({
-                "uuid": s.node_uuid,
-                "name": s.config.node_name,
-                "state": "up",
-                "membership": "member",
-                "model": "Vigil",
-                "serial_number": s.node_uuid.split('-').next().unwrap_or_default(),
-                "system_id": s.node_uuid.split('-').next().unwrap_or_default(),
-                "location": "",
-                "uptime": s.started.elapsed().as_secs(),
-                "version": crate::api::cluster::version(),
+        let nodes: Vec<Record> = crate::cluster::members(&self.state)
+            .into_iter()
+            .map(|m| {
+                let short = m.uuid.split('-').next().unwrap_or_default().to_string();
+                let mut node = json!({
+                    "uuid": m.uuid,
+                    "name": m.name,
+                    "state": if m.up { "up" } else { "down" },
+                    "membership": "member",
+                    "model": "Vigil",
+                    "serial_number": short,
+                    "system_id": short,
+                    "location": "",
+                    "version": m.version,
+                });
+                if let Some(uptime) = m.uptime {
+                    node["uptime"] = json!(uptime);
+                }
+                node.into()
             })
-            .into(),
-        ])
+            .collect();
+        Ok(nodes)
     }
 }

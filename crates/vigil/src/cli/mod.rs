@@ -5,6 +5,7 @@
 //! 2 the server could not be reached.
 
 mod client;
+pub mod db;
 mod mav_keys;
 mod on_demand;
 mod quarantine;

@@ -161,6 +161,7 @@ pub async fn run(
         started,
         changed_since: baseline,
     });
+    record["node"] = state.node_ref();
     records::save(&state.store, &record).await?;
     schedule::note_start(&svm_uuid, &policy_name, started);
 

@@ -70,7 +70,13 @@ const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 pub fn start_scheduler(state: &Arc<State>) {
     let state = Arc::clone(state);
     tokio::spawn(async move {
-        records::mark_interrupted(&state.store).await;
+        let me = state.node_uuid.clone();
+        records::mark_interrupted(
+            &state.store,
+            |run| records::run_node(run).is_none_or(|node| node == me),
+            "the node stopped during the run",
+        )
+        .await;
         trim_runs(&state).await;
         let mut trimmed = std::time::Instant::now();
         let started = Utc::now();
@@ -78,6 +84,10 @@ pub fn start_scheduler(state: &Arc<State>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
+            // On a cluster one node fires the schedules (crate::cluster's lease).
+            if !crate::cluster::leads(&state) {
+                continue;
+            }
             if trimmed.elapsed() >= TRIM_EVERY {
                 trim_runs(&state).await;
                 trimmed = std::time::Instant::now();

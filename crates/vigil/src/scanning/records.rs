@@ -347,14 +347,15 @@ pub async fn trim(store: &Store, retention: Retention) -> usize {
     }
 }
 
-/// Runs left `RUNNING` by a stop or crash did not finish: say so.
-pub async fn mark_interrupted(store: &Store) {
+/// Runs left `RUNNING` by a node that stopped or crashed did not finish: say so.
+/// `orphaned` picks them (this node's own runs at its start; on a cluster, also the
+/// runs of nodes that went down), `reason` says what happened.
+pub async fn mark_interrupted(store: &Store, orphaned: impl Fn(&Value) -> bool, reason: &str) {
     let mut txn = store.begin().await;
     for (id, mut record) in txn.list(RUN_KIND) {
-        if record["status"] == "RUNNING" {
+        if record["status"] == "RUNNING" && orphaned(&record) {
             record["status"] = json!("FAILED");
-            record["errors"] =
-                json!([{"path": "", "reason": "the node stopped during the run", "kind": "other"}]);
+            record["errors"] = json!([{"path": "", "reason": reason, "kind": "other"}]);
             record["error_count"] = json!(1);
             txn.put(RUN_KIND, &id, record);
         }
@@ -362,6 +363,11 @@ pub async fn mark_interrupted(store: &Store) {
     if let Err(e) = txn.commit().await {
         tracing::error!(error = %e, "cannot mark interrupted on-demand runs");
     }
+}
+
+/// The node a run record says ran it; records from before clusters name none.
+pub fn run_node(record: &Value) -> Option<&str> {
+    record["node"]["uuid"].as_str()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rest::schema::{
-    Ty, array, array_of, boolean, datetime, enumeration, integer, reference, string,
+    Ty, array, array_of, boolean, datetime, enumeration, integer, object, reference, string,
 };
 use rest::{ApiResult, Ctx, Keys, Record, Resource, ResourceDef, Schema, VsadminAccess};
 
@@ -39,6 +39,8 @@ impl Runs {
             ),
             datetime("start_time"),
             datetime("end_time"),
+            // The node that ran it (on a cluster, the one that held the schedule lease).
+            object("node", vec![string("uuid"), string("name")]),
             array("scan_paths", Ty::String),
             // QUICK runs: files whose status changed at or after this time.
             datetime("changed_since"),
