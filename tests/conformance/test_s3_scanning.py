@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import time
+import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -306,7 +307,7 @@ def test_scans_are_active_scans_in_the_mav_report(scanned, tmp_path):
     poll("the counts to grow", lambda: [r for r in scanned.active() if r["files_scanned"] >= 7])
     assert len(scanned.active()) == 1
 
-    key = "k-" + unique("mav")
+    key = "rmm-key-" + uuid.uuid4().hex
     r = scanned.raw.post("/api/security/mav-keys", json={"name": unique("rmm"), "key": key})
     assert r.status_code == 201, r.text
     device = scanned.raw.get(f"/api/svm/svms/{scanned.svm}", params={"fields": "mav_device_id"}).json()["mav_device_id"]
