@@ -85,6 +85,13 @@ fn bucket_error(e: BucketError) -> S3Error {
     }
 }
 
+/// The object at `key` with its data opened, or `NoSuchKey`.
+async fn open_object(dir: Arc<BucketDir>, key: KeyPath) -> S3Result<(ObjectMeta, std::fs::File)> {
+    blocking(move || dir.open(&key))
+        .await?
+        .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+}
+
 pub(super) fn timestamp(rfc3339: &str) -> Option<Timestamp> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .ok()
@@ -310,9 +317,7 @@ impl Door {
     ) -> S3Result<(ObjectMeta, std::fs::File)> {
         let key = KeyPath::parse(key).map_err(key_error)?;
         let (_, dir) = self.bucket(bucket)?;
-        blocking(move || dir.open(&key))
-            .await?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+        open_object(dir, key).await
     }
 
     /// [`Door::open`] for serving the object's bytes: the read hook sees it first and
@@ -326,10 +331,7 @@ impl Door {
     ) -> S3Result<(ObjectMeta, std::fs::File)> {
         let key = KeyPath::parse(key_text).map_err(key_error)?;
         let (_, dir) = self.bucket(bucket)?;
-        let (d, k) = (Arc::clone(&dir), key.clone());
-        let (meta, file) = blocking(move || d.open(&k))
-            .await?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?;
+        let (meta, file) = open_object(Arc::clone(&dir), key.clone()).await?;
         let data_path = dir.root().join(key.dir()).join(&meta.data);
         let svm_path = self.svm_path(&dir, key_text);
         let read = self

@@ -57,7 +57,10 @@ impl ScanHooks {
             .on_access
             .check(svm_uuid, svm_path, subject, Access::default(), trigger)
             .await;
-        refusal(&decision).map_or(Ok(()), Err)
+        match refusal(&decision) {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        }
     }
 }
 
