@@ -25,7 +25,7 @@ from s3_common import (  # noqa: F401 (s3env is a fixture)
     S3, bucket_dir, free_port, s3_error_code, s3env,
 )
 from test_mav_service import mav, xmllint
-from vscan_common import VSCAN, oa_url, pools_url
+from vscan_common import VSCAN, check_err, oa_url, pools_url
 
 _REVERSED = ("$}7)CC7)^P(45XZP\\4[PA@%P!O5X", "-DRADNATS-RACIE", "*H+H$!ELIF-TSET-SURIVITNA")
 EICAR = "".join(p[::-1] for p in _REVERSED).encode()
@@ -262,9 +262,13 @@ def test_objects_stored_unscanned_are_scanned_when_read_and_remediated(scanned):
 
 def test_a_bad_switch_or_remediation_is_an_ontap_error(scanned):
     r = scanned.raw.patch(oa_url(scanned.svm, "s3scan"), json={"remediation": "explode"})
-    assert r.status_code == 400 and r.json()["error"]["target"] == "remediation", r.text
+    check_err(r, 400, 262197, "remediation", target="remediation")
     r = scanned.raw.patch(f"{VSCAN}/{scanned.svm}", json={"s3_scanning": "maybe"})
-    assert r.status_code == 400 and "error" in r.json(), r.text
+    check_err(r, 400, 262197, "s3_scanning", target="s3_scanning")
+    # Nothing changed.
+    r = scanned.raw.get(oa_url(scanned.svm, "s3scan"), params={"fields": "remediation"})
+    assert r.json()["remediation"] == "report", r.text
+    assert scanned.raw.get(f"{VSCAN}/{scanned.svm}", params={"fields": "s3_scanning"}).json()["s3_scanning"] is True
 
 
 def test_mandatory_policy_with_every_server_down_refuses(server, raw, s3env):
