@@ -180,6 +180,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         config.data_dir.clone(),
         Arc::new(crate::scanning::observer::Metrics),
     ));
+    let config_fanotify = config.fanotify.clone();
     let state = Arc::new(State {
         store,
         config,
@@ -192,6 +193,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
         s3,
+        fanotify: Arc::new(crate::fanotify::Door::new(config_fanotify)),
     });
     first_start(&state).await?;
     crate::scanning::monitors::start(&state, events_rx);
@@ -204,6 +206,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
     crate::s3::endpoints::restore(&state);
+    crate::fanotify::start(&state);
     Ok(state)
 }
 
