@@ -110,7 +110,11 @@ fn put(staging: &Path, path: &Path, bytes: &[u8]) {
 fn rand_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 struct Setup {
@@ -181,9 +185,10 @@ async fn vscan_svm(server: &Server, root: &Path, mandatory: bool, pool_servers: 
     } else {
         pool_servers.iter().map(|s| s.to_string()).collect()
     };
+    // Vscan off while the policies change: an SVM with Vscan on needs one enabled.
     let body = json!({
         "svm": {"uuid": svm},
-        "enabled": true,
+        "enabled": false,
         "scanner_pools": [{
             "name": "embedded",
             "servers": servers,
@@ -200,6 +205,13 @@ async fn vscan_svm(server: &Server, root: &Path, mandatory: bool, pool_servers: 
     let body = json!({"name": "fan", "enabled": true, "mandatory": mandatory});
     let (s, v) = server.post(&policies, &body.to_string()).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = server
+        .patch(
+            &format!("/api/protocols/vscan/{svm}"),
+            r#"{"enabled": true}"#,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     if pool_servers.is_empty() {
         wait_for("the embedded scanner to be connected", || async {
             let (_, v) = server
@@ -295,7 +307,11 @@ async fn vigils_own_scan_of_the_marked_tree_completes() {
     std::fs::create_dir_all(t.root.join("dir")).unwrap();
     put(&staging, &t.root.join("dir/eicar.com"), &eicar());
     for i in 0..50 {
-        put(&staging, &t.root.join(format!("dir/clean{i}.txt")), b"clean");
+        put(
+            &staging,
+            &t.root.join(format!("dir/clean{i}.txt")),
+            b"clean",
+        );
     }
     let body = r#"{"name":"sweep","scan_paths":["/"],"log_path":"/","remediation":"report"}"#;
     let (s, v) = t
@@ -329,7 +345,10 @@ async fn vigils_own_scan_of_the_marked_tree_completes() {
             break;
         }
         assert_ne!(v["state"], "failure", "{v}");
-        assert!(Instant::now() < deadline, "the on-demand run never ended: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "the on-demand run never ended: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(door(&t.server).await["counters"]["excluded"].as_u64() > Some(0));
@@ -453,7 +472,8 @@ async fn volume_mounted_under_the_root_after_start_is_covered() {
     let vol = t.root.join("vol2");
     let mounted = Tmpfs::mount(&vol);
     wait_covered(&t.server, &t.svm, &vol).await;
-    t._mounts.push(mounted);
+    // Unmounted before the root it sits in.
+    t._mounts.insert(0, mounted);
     put(&t.staging(), &vol.join("eicar.txt"), &eicar());
     put(&t.staging(), &vol.join("clean.txt"), b"ok");
     assert_denied(&vol.join("eicar.txt"));
@@ -503,10 +523,12 @@ async fn not_mandatory_and_no_scanner_allows_mandatory_denies() {
             .unwrap()
             .port();
         let nobody = format!("127.0.0.1:{port}");
+        // Written before the door covers it: with no scanner, a mandatory policy
+        // would refuse the very open that creates it.
+        let file = mount.at.join("file.txt");
+        std::fs::write(&file, b"content").unwrap();
         let svm = vscan_svm(&server, &mount.at, mandatory, &[&nobody]).await;
         wait_covered(&server, &svm, &mount.at).await;
-        let file = mount.at.join("file.txt");
-        put(&dir.path().join("staging"), &file, b"content");
         if mandatory {
             assert_denied(&file);
         } else {
@@ -521,7 +543,13 @@ async fn without_cap_sys_admin_the_rest_runs_and_the_status_says_why() {
     let server = Server::start_wrapped(
         &dir.path().join("data"),
         false,
-        &["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"],
+        &[
+            "setpriv",
+            "--bounding-set",
+            "-sys_admin",
+            "--inh-caps",
+            "-sys_admin",
+        ],
         &["--fanotify", "true"],
     );
     let door = door(&server).await;
@@ -541,5 +569,103 @@ async fn off_by_default() {
     let server = Server::start(&dir.path().join("data"), false);
     let door = door(&server).await;
     assert_eq!(door["state"], "off", "{door}");
-    assert!(door["reason"].as_str().unwrap_or_default().contains("--fanotify"));
+    assert!(
+        door["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--fanotify")
+    );
+}
+
+/// A clamd-protocol server that passes health checks (PING, VERSION, STATS) and never
+/// answers a scan: the stalled scanner a deadline exists for, which a real clamd does
+/// not produce on demand. Named for what it is.
+fn stalling_clamd(socket: &Path) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut stalled = false;
+                loop {
+                    let n = match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if stalled {
+                        continue;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.iter().position(|b| *b == 0 || *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=end).collect();
+                        let term = line[line.len() - 1];
+                        let command = String::from_utf8_lossy(&line[1..line.len() - 1]).to_string();
+                        let reply = match command.as_str() {
+                            "PING" => "PONG".to_string(),
+                            "VERSION" => "ClamAV 1.0.0/27000/Thu Jan  1 00:00:00 2026".to_string(),
+                            "STATS" => "POOLS: 1\nEND".to_string(),
+                            _ => {
+                                stalled = true;
+                                break;
+                            }
+                        };
+                        // One command per connection, closed after the reply, as clamd does.
+                        let _ = conn.write_all(format!("{reply}{}", term as char).as_bytes());
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_scanner_meets_the_deadline_by_mandatory() {
+    for mandatory in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = Tmpfs::mount(&dir.path().join("mnt"));
+        let file = mount.at.join("file.txt");
+        std::fs::write(&file, b"content").unwrap();
+        let socket = dir.path().join("stall.sock");
+        stalling_clamd(&socket);
+        let server = Server::start_with(
+            &dir.path().join("data"),
+            false,
+            &[
+                "--fanotify",
+                "true",
+                "--fanotify-deadline-ms",
+                "500",
+                "--vscan-check-interval-ms",
+                "200",
+            ],
+        );
+        let stall = format!("unix://{}", socket.display());
+        let svm = vscan_svm(&server, &mount.at, mandatory, &[&stall]).await;
+        wait_for("the stalling scanner to be connected", || async {
+            let (_, v) = server
+                .get("/api/protocols/vscan/server-status?fields=state")
+                .await;
+            let records = v["records"].as_array().cloned().unwrap_or_default();
+            records.iter().any(|r| r["state"] == "connected")
+        })
+        .await;
+        wait_covered(&server, &svm, &mount.at).await;
+        if mandatory {
+            assert_denied(&file);
+        } else {
+            assert_eq!(cat(&file).unwrap(), b"content");
+        }
+        let events = format!("/api/protocols/vscan/{svm}/events?fields=*&type=scan_timedout");
+        wait_for("the scan_timedout event", || async {
+            let (_, v) = server.get(&events).await;
+            v["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|e| e["file_path"] == "/file.txt"))
+        })
+        .await;
+    }
 }

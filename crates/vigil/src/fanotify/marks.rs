@@ -95,7 +95,10 @@ impl Marks {
             };
             let root = covered.root.clone();
             covered.mounts.retain(|m| mounts.contains(m));
-            for m in mounts.iter().filter(|m| m.starts_with(&root) && **m != root) {
+            for m in mounts
+                .iter()
+                .filter(|m| m.starts_with(&root) && **m != root)
+            {
                 if !covered.mounts.contains(m) {
                     self.add_mount(&mut covered, m);
                 }

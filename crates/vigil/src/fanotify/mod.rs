@@ -243,7 +243,10 @@ pub fn start(state: &Arc<State>) {
         return unavailable(format!("cannot start the fanotify threads: {e}"));
     }
     tokio::spawn(control_loop(Arc::clone(state)));
-    tracing::info!(open_exec_perm = exec, "on-access scanning through fanotify started");
+    tracing::info!(
+        open_exec_perm = exec,
+        "on-access scanning through fanotify started"
+    );
 }
 
 /// Keeps the marks and the policy table in line with the configuration.

@@ -82,7 +82,8 @@ impl Group {
         }
         let c = cstring(path.as_os_str())?;
         // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-        let rc = unsafe { libc::fanotify_mark(self.raw(), flags, mask, libc::AT_FDCWD, c.as_ptr()) };
+        let rc =
+            unsafe { libc::fanotify_mark(self.raw(), flags, mask, libc::AT_FDCWD, c.as_ptr()) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -129,7 +130,11 @@ impl Group {
     pub fn respond(&self, file: BorrowedFd<'_>, allow: bool) -> io::Result<()> {
         let response = libc::fanotify_response {
             fd: file.as_raw_fd(),
-            response: if allow { libc::FAN_ALLOW } else { libc::FAN_DENY },
+            response: if allow {
+                libc::FAN_ALLOW
+            } else {
+                libc::FAN_DENY
+            },
         };
         let size = std::mem::size_of::<libc::fanotify_response>();
         // SAFETY: `response` is a valid, initialised struct of `size` bytes.
