@@ -98,6 +98,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     crate::scanning::monitors::save_cache(&state);
     state.s3.listeners.shutdown();
+    state.on_access.flush().await;
     state.scanners.shutdown();
     tracing::info!("stopped");
     Ok(())
@@ -173,13 +174,15 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         config.node_name.clone(),
         Arc::new(audit::SystemClock),
     ));
-    let s3 = s3_runtime(&config, &store).await?;
     let scanning = Arc::new(crate::scanning::ScanService::new(
         Arc::clone(&scanners),
         Arc::clone(&events),
         config.data_dir.clone(),
         Arc::new(crate::scanning::observer::Metrics),
     ));
+    let on_access =
+        crate::scanning::on_access::OnAccess::new(Arc::clone(&store), Arc::clone(&scanning));
+    let s3 = s3_runtime(&config, &store, &on_access).await?;
     let config_fanotify = config.fanotify.clone();
     let state = Arc::new(State {
         store,
@@ -190,6 +193,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         scanners,
         events,
         scanning,
+        on_access: Arc::clone(&on_access),
         runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
         s3,
@@ -197,6 +201,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     });
     first_start(&state).await?;
     crate::scanning::monitors::start(&state, events_rx);
+    on_access.start();
     crate::mav_service::assign_device_ids(&state).await?;
     crate::quarantine::clean_orphans(&state.config.data_dir);
     crate::quarantine::finish_interrupted(&state.config.data_dir, |svm_uuid| {
@@ -215,6 +220,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
 async fn s3_runtime(
     config: &Config,
     store: &Arc<Store>,
+    on_access: &Arc<crate::scanning::on_access::OnAccess>,
 ) -> anyhow::Result<Arc<crate::s3::runtime::S3Runtime>> {
     let sealer = Arc::new(crate::s3::secrets::Sealer::open(&config.data_dir)?);
     let (cert, key) = tls_files(config)?;
@@ -224,7 +230,10 @@ async fn s3_runtime(
     let listeners = crate::s3::listeners::Listeners::new(
         Arc::clone(store),
         Arc::clone(&sealer),
-        Arc::new(crate::s3::hooks::LogHooks),
+        Arc::new(crate::s3::scan_hooks::ScanHooks::new(
+            Arc::new(crate::s3::hooks::LogHooks),
+            Arc::clone(on_access),
+        )),
         Some(tls),
         config.s3_address,
         config.s3_port_offset,

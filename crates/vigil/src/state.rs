@@ -29,6 +29,8 @@ pub struct State {
     pub events: Arc<EventLog>,
     /// The scanning pipeline every front door calls.
     pub scanning: Arc<ScanService>,
+    /// The on-access decision every on-access door (S3, fanotify) asks.
+    pub on_access: Arc<crate::scanning::on_access::OnAccess>,
     /// On-demand runs going, and their cancel flags.
     pub runs: Arc<dyn RunningScans>,
     /// The live S3 audit logs; what the S3 endpoint records through.

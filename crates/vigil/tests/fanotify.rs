@@ -192,7 +192,8 @@ async fn vscan_svm(server: &Server, root: &Path, mandatory: bool, pool_servers: 
         "scanner_pools": [{
             "name": "embedded",
             "servers": servers,
-            "privileged_users": ["fan\\scanner"],
+            // `nobody` is a local user: its opens are never scanned.
+            "privileged_users": ["fan\\scanner", "fan\\nobody"],
         }],
     });
     let (s, v) = server.post("/api/protocols/vscan", &body.to_string()).await;
@@ -668,4 +669,35 @@ async fn stalled_scanner_meets_the_deadline_by_mandatory() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn privileged_users_open_without_a_scan() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = setup(DEFAULTS).await;
+    // `nobody` must reach the file through the test's private temporary directory.
+    std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = t.root.join("eicar.txt");
+    put(&t.staging(), &path, &eicar());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_denied(&path);
+    let out = Command::new("timeout")
+        .arg(HANG)
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "cat",
+            "--",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nobody (a pool's privileged user) was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, eicar());
 }

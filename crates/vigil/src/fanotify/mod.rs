@@ -6,7 +6,7 @@
 //! - [`sys`]: the kernel interfaces (fanotify, inotify, `/proc`);
 //! - [`marks`]: which marks cover the roots, kept in line with roots, mounts and new
 //!   directories;
-//! - [`decide`]: the policy and the call into the scanning service for one file;
+//! - [`decide`]: the call into the shared on-access decision service for one file;
 //! - here: the lifecycle, the event reader, the bounded set of decisions in flight,
 //!   the deadline and the status the REST API shows.
 //!
@@ -25,7 +25,7 @@ pub mod decide;
 pub mod marks;
 pub mod sys;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::os::fd::{AsFd, OwnedFd};
@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use crate::scanning::on_access::{AccessDecision, Policy};
 use crate::state::State;
-use decide::{Access, Policies, Policy};
+use decide::Access;
 use marks::Marks;
 use sys::{Group, Inotify, Opener};
 
@@ -74,12 +75,13 @@ enum Health {
     Unavailable(String),
 }
 
-/// The SVM roots events are located in, longest first, and their policies.
+/// The SVM roots events are located in (longest first), and per covered SVM its name
+/// and the uids of its pools' privileged users.
 #[derive(Default)]
 struct Table {
     roots: Vec<(PathBuf, String)>,
     names: BTreeMap<String, String>,
-    policies: Policies,
+    privileged: BTreeMap<String, HashSet<u32>>,
 }
 
 impl Table {
@@ -109,6 +111,8 @@ pub struct Door {
     marks: Mutex<Option<Marks>>,
     counters: Counters,
     pending: AtomicU64,
+    /// The decision service, set when the door starts.
+    on_access: std::sync::OnceLock<Arc<crate::scanning::on_access::OnAccess>>,
 }
 
 impl Door {
@@ -120,7 +124,13 @@ impl Door {
             marks: Mutex::new(None),
             counters: Counters::default(),
             pending: AtomicU64::new(0),
+            on_access: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The SVM's on-access policy in force, from the shared service.
+    fn in_force(&self, svm: &str) -> Option<Arc<Policy>> {
+        self.on_access.get().and_then(|s| s.policy(svm))
     }
 
     fn table(&self) -> Arc<Table> {
@@ -158,16 +168,18 @@ impl Door {
         let table = self.table();
         let marks = self.marks.lock().ok();
         let svms: Vec<Value> = table
-            .policies
+            .names
             .iter()
-            .map(|(svm, policy)| {
+            .map(|(svm, name)| {
                 let mut r = marks
                     .as_ref()
                     .and_then(|m| m.as_ref().map(|m| m.status(svm)))
                     .unwrap_or_else(|| json!({}));
-                r["svm"] = json!({"uuid": svm, "name": table.names.get(svm)});
-                r["policy"] = json!(policy.name);
-                r["mandatory"] = json!(policy.mandatory);
+                r["svm"] = json!({"uuid": svm, "name": name});
+                if let Some(policy) = self.in_force(svm) {
+                    r["policy"] = json!(policy.name);
+                    r["mandatory"] = json!(policy.mandatory);
+                }
                 r
             })
             .collect();
@@ -195,6 +207,7 @@ pub fn start(state: &Arc<State>) {
     if !door.settings.enabled {
         return;
     }
+    let _ = door.on_access.set(Arc::clone(&state.on_access));
     let unavailable = |reason: String| {
         tracing::error!(%reason, "on-access scanning through fanotify is unavailable");
         door.set_health(Health::Unavailable(reason));
@@ -256,12 +269,14 @@ async fn control_loop(state: Arc<State>) {
     loop {
         tick.tick().await;
         let snapshot = state.vscan();
-        let svms = state.running_svm_uuids();
-        let policies = decide::policies(&snapshot, &svms);
         let mut wanted = BTreeMap::new();
         let mut names = BTreeMap::new();
-        for svm in policies.keys() {
-            let Some(record) = state.svm(svm) else {
+        let mut privileged = BTreeMap::new();
+        for svm in state.running_svm_uuids() {
+            if state.on_access.policy(&svm).is_none() {
+                continue;
+            }
+            let Some(record) = state.svm(&svm) else {
                 continue;
             };
             if record.get("root_path").is_none() {
@@ -271,6 +286,7 @@ async fn control_loop(state: Arc<State>) {
                 svm.clone(),
                 record["name"].as_str().unwrap_or_default().to_string(),
             );
+            privileged.insert(svm.clone(), decide::privileged(&snapshot, &svm));
             match state.namespace(&record) {
                 Ok(ns) => {
                     wanted.insert(svm.clone(), ns.root().to_path_buf());
@@ -284,7 +300,7 @@ async fn control_loop(state: Arc<State>) {
         let table = Arc::new(Table {
             roots,
             names,
-            policies,
+            privileged,
         });
         if let Ok(mut t) = state.fanotify.table.write() {
             *t = table;
@@ -456,11 +472,13 @@ struct Located {
     svm_path: String,
     host: PathBuf,
     policy: Arc<Policy>,
+    privileged: bool,
     readonly_volume: bool,
 }
 
-/// `None`: not a regular file in a covered SVM (allowed without a look).
-fn locate(door: &Door, file: &OwnedFd) -> Option<Located> {
+/// `None`: not a regular file in a covered SVM with a policy in force (allowed
+/// without a look).
+fn locate(door: &Door, file: &OwnedFd, who: Option<Opener>) -> Option<Located> {
     let stat = rustix::fs::fstat(file).ok()?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
@@ -468,12 +486,19 @@ fn locate(door: &Door, file: &OwnedFd) -> Option<Located> {
     let host = sys::fd_path(file.as_fd(), stat.st_nlink == 0).ok()?;
     let table = door.table();
     let (svm, svm_path) = table.locate(&host)?;
-    let policy = Arc::clone(table.policies.get(svm)?);
+    let policy = door.in_force(svm)?;
+    let privileged = who.is_some_and(|w| {
+        table
+            .privileged
+            .get(svm)
+            .is_some_and(|uids| uids.contains(&w.uid))
+    });
     Some(Located {
         svm: svm.to_string(),
         svm_path,
         host,
         policy,
+        privileged,
         readonly_volume: sys::read_only_fs(file.as_fd()),
     })
 }
@@ -490,12 +515,12 @@ async fn on_permission(
     let Some(file) = pending.file.as_ref() else {
         return;
     };
-    let Some(at) = locate(door, file) else {
+    let Some(at) = locate(door, file, who) else {
         counters.allowed.fetch_add(1, Ordering::Relaxed);
         return pending.answer(true);
     };
     pending.fallback = !at.policy.mandatory;
-    if who.is_some_and(|w| at.policy.privileged.contains(&w.uid)) {
+    if at.privileged {
         counters.excluded.fetch_add(1, Ordering::Relaxed);
         return pending.answer(true);
     }
@@ -524,14 +549,11 @@ async fn on_permission(
         file: dup,
         execute,
         readonly_volume: at.readonly_volume,
-        deadline: remaining,
     };
-    let allow = match tokio::time::timeout(remaining, decide::decide(state, &at.policy, access))
-        .await
-    {
-        Ok(answer) => {
-            tracing::debug!(svm = %at.svm, file = %at.svm_path, allow = answer.allow, outcome = ?answer.outcome, "on-access verdict");
-            answer.allow
+    let allow = match tokio::time::timeout(remaining, decide::decide(state, access)).await {
+        Ok(decision) => {
+            tracing::debug!(svm = %at.svm, file = %at.svm_path, ?decision, "on-access verdict");
+            decision.permits()
         }
         Err(_) => timed_out("not reached within the deadline"),
     };
@@ -553,7 +575,7 @@ fn finish(door: &Door, pending: Pending, allow: bool) {
 /// older clean verdict from being used.
 async fn rescan(state: &State, file: OwnedFd) {
     let door = &state.fanotify;
-    let Some(at) = locate(door, &file) else {
+    let Some(at) = locate(door, &file, None) else {
         return;
     };
     door.counters
@@ -566,8 +588,7 @@ async fn rescan(state: &State, file: OwnedFd) {
         file: File::from(file),
         execute: false,
         readonly_volume: at.readonly_volume,
-        deadline: door.settings.deadline,
     };
-    let answer = decide::decide(state, &at.policy, access).await;
-    tracing::debug!(outcome = ?answer.outcome, "close-write rescan");
+    let decision: AccessDecision = decide::decide(state, access).await;
+    tracing::debug!(?decision, "close-write rescan");
 }

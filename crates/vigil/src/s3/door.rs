@@ -26,7 +26,7 @@ use store::Store;
 use super::buckets::{self, BucketError};
 use super::checksums::{Checksums, Wanted};
 use super::conditional::{self, Conditions};
-use super::hooks::{PendingUpload, S3Hooks, S3Operation};
+use super::hooks::{PendingRead, PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
 use super::storage::{BucketDir, ObjectMeta, Precondition};
 use super::tagging;
@@ -265,6 +265,7 @@ impl Door {
         user: Option<&str>,
         pre: &Precondition,
     ) -> S3Result<ObjectMeta> {
+        let svm_path = self.svm_path(dir, key_text);
         let admitted = self
             .hooks
             .before_commit(&PendingUpload {
@@ -274,9 +275,9 @@ impl Door {
                 user,
                 size: meta.size,
                 file: tmp,
+                svm_path: &svm_path,
             })
-            .await
-            .map_err(|reason| S3Error::with_message(S3ErrorCode::AccessDenied, reason));
+            .await;
         let committed = match admitted {
             Ok(()) => {
                 let (d, k, t, p) = (Arc::clone(dir), key.clone(), tmp.to_path_buf(), pre.clone());
@@ -292,6 +293,16 @@ impl Door {
         committed
     }
 
+    /// How the SVM namespace names an object of the bucket in `dir`: the bucket
+    /// directory from the SVM root, then the key as given.
+    fn svm_path(&self, dir: &BucketDir, key_text: &str) -> String {
+        let bucket_dir = dir
+            .root()
+            .strip_prefix(&self.svm_root)
+            .unwrap_or(dir.root());
+        format!("/{}/{key_text}", bucket_dir.display())
+    }
+
     pub(super) async fn open(
         &self,
         bucket: &str,
@@ -304,8 +315,50 @@ impl Door {
             .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
+    /// [`Door::open`] for serving the object's bytes: the read hook sees it first and
+    /// may refuse it. An object whose data the hook's remediation moved away
+    /// (quarantined, deleted, renamed) is removed from the bucket, so it is neither
+    /// listed nor served again.
+    async fn open_to_serve(
+        &self,
+        bucket: &str,
+        key_text: &str,
+    ) -> S3Result<(ObjectMeta, std::fs::File)> {
+        let key = KeyPath::parse(key_text).map_err(key_error)?;
+        let (_, dir) = self.bucket(bucket)?;
+        let (d, k) = (Arc::clone(&dir), key.clone());
+        let (meta, file) = blocking(move || d.open(&k))
+            .await?
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?;
+        let data_path = dir.root().join(key.dir()).join(&meta.data);
+        let svm_path = self.svm_path(&dir, key_text);
+        let read = self
+            .hooks
+            .before_read(&PendingRead {
+                svm_uuid: &self.svm_uuid,
+                bucket,
+                key: key_text,
+                file: &file,
+                data_path: &data_path,
+                svm_path: &svm_path,
+            })
+            .await;
+        if let Err(refused) = read {
+            let data = meta.data.clone();
+            blocking(move || {
+                if !data_path.exists() && dir.meta(&key)?.is_some_and(|m| m.data == data) {
+                    dir.delete(&key)?;
+                }
+                Ok(())
+            })
+            .await?;
+            return Err(refused);
+        }
+        Ok((meta, file))
+    }
+
     async fn get(&self, input: &dto::GetObjectInput) -> S3Result<(dto::GetObjectOutput, u64)> {
-        let (meta, mut file) = self.open(&input.bucket, &input.key).await?;
+        let (meta, mut file) = self.open_to_serve(&input.bucket, &input.key).await?;
         Conditions {
             if_match: input.if_match.as_ref(),
             if_none_match: input.if_none_match.as_ref(),

@@ -1,14 +1,17 @@
 //! The two places the S3 data path reports to, for the audit feed and on-access
 //! scanning of uploads (issue #11): every operation ends in one [`S3Operation`] handed
-//! to [`S3Hooks::operation`], and every upload passes [`S3Hooks::before_commit`] after
-//! its bytes are on disk and before it becomes visible, where a verdict can refuse it.
-//! Today's [`LogHooks`] only logs and lets every upload through.
+//! to [`S3Hooks::operation`], every upload passes [`S3Hooks::before_commit`] after
+//! its bytes are on disk and before it becomes visible, and every object read passes
+//! [`S3Hooks::before_read`] before a byte is sent, where a verdict can refuse it.
+//! [`LogHooks`] only logs and lets everything through; on-access scanning wraps it
+//! ([`super::scan_hooks`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use s3s::S3Error;
 
 /// One S3 request, as the audit log will want it.
 #[derive(Debug, Clone)]
@@ -37,14 +40,37 @@ pub struct PendingUpload<'a> {
     pub user: Option<&'a str>,
     pub size: u64,
     pub file: &'a Path,
+    /// How the SVM namespace names the object: its bucket directory and key
+    /// (`/.vigil-s3/<bucket uuid>/<key>`), for scope rules and events.
+    pub svm_path: &'a str,
+}
+
+/// A stored object about to be served, opened.
+#[derive(Debug)]
+pub struct PendingRead<'a> {
+    pub svm_uuid: &'a str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The object's data file, opened; the hook may scan through it.
+    pub file: &'a std::fs::File,
+    /// The data file's host path (remediation acts on it).
+    pub data_path: &'a Path,
+    /// As in [`PendingUpload::svm_path`].
+    pub svm_path: &'a str,
 }
 
 #[async_trait]
 pub trait S3Hooks: Send + Sync {
     fn operation(&self, op: &S3Operation);
 
-    /// `Err(reason)` refuses the upload: it is discarded and the client gets an error.
-    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), String>;
+    /// `Err(error)` refuses the upload: it is discarded and the client gets `error`
+    /// (its code also reaches [`S3Operation::error`]).
+    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), S3Error>;
+
+    /// `Err(error)` refuses to serve the object; the client gets `error`.
+    async fn before_read(&self, _read: &PendingRead<'_>) -> Result<(), S3Error> {
+        Ok(())
+    }
 }
 
 /// Logs each operation at debug level and admits every upload.
@@ -67,7 +93,7 @@ impl S3Hooks for LogHooks {
         );
     }
 
-    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), String> {
+    async fn before_commit(&self, upload: &PendingUpload<'_>) -> Result<(), S3Error> {
         tracing::debug!(
             bucket = upload.bucket,
             key = upload.key,

@@ -28,6 +28,7 @@ pub mod listeners;
 pub mod multipart;
 pub mod policies;
 pub mod runtime;
+pub mod scan_hooks;
 pub mod secrets;
 pub mod staging;
 pub mod storage;

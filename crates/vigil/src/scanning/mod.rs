@@ -22,6 +22,7 @@
 pub mod events;
 pub mod monitors;
 pub mod observer;
+pub mod on_access;
 pub mod records;
 pub mod remediate;
 pub mod report;

@@ -16,6 +16,7 @@ use super::on_access::Inserted;
 use super::{
     STATE_KIND, Snapshot, forget_svm, listed_svms, on_access, on_demand, scanner_pools, svm_link,
 };
+use crate::scanning::on_access::S3_SWITCH;
 use crate::state::State;
 
 pub struct VscanConfigs {
@@ -29,6 +30,10 @@ impl VscanConfigs {
             reference("svm").create().identity(),
             boolean("enabled").read_write(),
             boolean("cache_clear").modify_only(),
+            boolean(S3_SWITCH)
+                .read_write()
+                .expensive()
+                .doc("Vigil extension: S3 uploads and reads are scanned under the enabled On-Access policy (default true)."),
             array_of("scanner_pools", nested(scanner_pools::pool_fields())).create(),
             array_of("on_access_policies", nested(on_access::policy_fields())).create(),
             array_of("on_demand_policies", nested(on_demand::policy_fields())).create(),
@@ -72,13 +77,15 @@ impl VscanConfigs {
             .iter()
             .map(|p| strip(on_demand::shown(&self.state, p, svm), &["svm"]))
             .collect();
-        json!({
+        let mut shown = json!({
             "svm": svm_link(svm),
             "enabled": snapshot.enabled(uuid),
             "scanner_pools": pools,
             "on_access_policies": on_access,
             "on_demand_policies": on_demand,
-        })
+        });
+        shown[S3_SWITCH] = json!(snapshot.state_doc(uuid)[S3_SWITCH] != false);
+        shown
     }
 
     /// The SVM a POST body names: a data SVM, or the admin SVM by the cluster's name.
@@ -299,6 +306,11 @@ impl Resource for VscanConfigs {
             return Err(e);
         }
         set_enabled(&mut txn, &snapshot, &svm_uuid, enabled);
+        if let Some(s3) = body.get(S3_SWITCH).and_then(Value::as_bool) {
+            let mut doc = Snapshot::load(&txn, &admin).state_doc(&svm_uuid);
+            doc[S3_SWITCH] = json!(s3);
+            txn.put(STATE_KIND, &svm_uuid, doc);
+        }
         for policy in on_demand_policies {
             let snapshot = Snapshot::load(&txn, &admin);
             let name = name_of(&policy).to_string();
@@ -349,6 +361,9 @@ impl Resource for VscanConfigs {
             }
             Some(false) => doc["enabled"] = json!(false),
             None => {}
+        }
+        if let Some(s3) = body.get(S3_SWITCH).and_then(Value::as_bool) {
+            doc[S3_SWITCH] = json!(s3);
         }
         if body.get("cache_clear").and_then(Value::as_bool) == Some(true) {
             // The scan cache compares generations: a new one invalidates every entry.

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use store::Txn;
 use vscan::scope::PathStyle;
 
+use super::on_demand::check_remediation;
 use super::{
     MAX_POLICIES, ON_ACCESS_KIND, Seen, Snapshot, check_name, drop_inherited, listed_svms,
     merge_scope, object_id, path_svm, put_inherited, scope_field, shown_scope, with_svm,
@@ -31,6 +32,12 @@ pub fn policy_fields() -> Vec<rest::schema::Field> {
         boolean("mandatory").read_write(),
         string("protocol").read_write(),
         scope_field(true).read_write(),
+        // An extension, shown when asked for by name or `fields=**`: what on-access
+        // scanning of S3 objects does with an infected object's data on read.
+        string("remediation")
+            .read_write()
+            .expensive()
+            .doc("Vigil extension: report (default), quarantine, rename or delete infected files found on access (S3 reads)."),
     ]
 }
 
@@ -98,6 +105,10 @@ pub fn new_policy(svm_uuid: &str, body: &Value, default_enabled: bool) -> ApiRes
         "mandatory": body.get("mandatory").and_then(Value::as_bool).unwrap_or(true),
         "protocol": protocol,
         "scope": merge_scope(body.get("scope"), None, PathStyle::Cifs)?,
+        "remediation": match body.get("remediation").filter(|v| !v.is_null()) {
+            Some(v) => check_remediation(v)?,
+            None => "report".to_string(),
+        },
     }))
 }
 
@@ -230,7 +241,7 @@ impl Resource for OnAccessPolicies {
         let policy = snapshot
             .policy(svm_uuid, name)
             .ok_or_else(|| ApiError::not_found("name"))?;
-        let settings: Vec<&str> = ["mandatory", "protocol", "scope"]
+        let settings: Vec<&str> = ["mandatory", "protocol", "scope", "remediation"]
             .into_iter()
             .filter(|f| body.get(*f).is_some())
             .collect();
@@ -252,6 +263,13 @@ impl Resource for OnAccessPolicies {
             }
             if let Some(scope) = body.get("scope") {
                 doc["scope"] = merge_scope(Some(scope), Some(&doc["scope"]), PathStyle::Cifs)?;
+            }
+            if let Some(v) = body.get("remediation") {
+                doc["remediation"] = json!(if v.is_null() {
+                    "report".to_string()
+                } else {
+                    check_remediation(v)?
+                });
             }
             txn.put(ON_ACCESS_KIND, &id, doc.clone());
         }

@@ -59,7 +59,7 @@ fn check_incremental(value: &Value) -> ApiResult<bool> {
 }
 
 /// `remediation`: what a run does with an infected file.
-fn check_remediation(value: &Value) -> ApiResult<String> {
+pub(super) fn check_remediation(value: &Value) -> ApiResult<String> {
     match value.as_str() {
         Some(a) if crate::quarantine::ACTIONS.contains(&a) => Ok(a.to_string()),
         _ => Err(ApiError::new(

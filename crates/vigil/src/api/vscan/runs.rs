@@ -26,7 +26,7 @@ impl Runs {
             string("uuid").identity(),
             string("policy"),
             enumeration("type", &["CUSTOM", "DEEP", "QUICK", "ACTIVE"]),
-            enumeration("trigger", &["request", "schedule"]),
+            enumeration("trigger", &["request", "schedule", "on_access"]),
             enumeration(
                 "status",
                 &[
