@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fanotify on-access door: open+read of SMALL small files (4 KiB) and of LARGE
-# large files (4 MiB) on a tmpfs that is an SVM root, with on-access off (no policy
-# enabled, no marks), on with a cold cache (every file changed since its last verdict)
+# large files (4 MiB) on a tmpfs that is an SVM root, with on-access off (Vscan off on
+# the SVM, no marks), on with a cold cache (every file changed since its last verdict)
 # and on with a warm cache, ROUNDS times each, as ratios in one run. Reading is one
 # `cat` per 500 files (xargs), so process start-up does not drown the opens.
 # Needs root (fanotify, mount). Usage:
@@ -54,13 +54,20 @@ API=http://127.0.0.1:$PORT/api
 C=(curl -sS -f -u admin:Bench-Pass-1 -H 'content-type: application/json')
 "${C[@]}" -X POST "$API/svm/svms?return_timeout=30" -d "{\"name\":\"bench\",\"root_path\":\"$MNT\"}" > /dev/null
 SVM=$("${C[@]}" "$API/svm/svms?name=bench" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["uuid"])')
-"${C[@]}" -X POST "$API/protocols/vscan" -d "{\"svm\":{\"uuid\":\"$SVM\"},\"enabled\":true,\"scanner_pools\":[{\"name\":\"p\",\"servers\":[\"unix://$RUN/data/scanner.sock\"],\"privileged_users\":[\"b\\\\s\"]}]}" > /dev/null
+"${C[@]}" -X POST "$API/protocols/vscan" -d "{\"svm\":{\"uuid\":\"$SVM\"},\"enabled\":false,\"scanner_pools\":[{\"name\":\"p\",\"servers\":[\"unix://$RUN/data/scanner.sock\"],\"privileged_users\":[\"b\\\\s\"]}]}" > /dev/null
 POL=$API/protocols/vscan/$SVM/on-access-policies
 "${C[@]}" -X PATCH "$POL/default_CIFS" -d '{"enabled":false}' > /dev/null
-"${C[@]}" -X POST "$POL" -d '{"name":"bench","enabled":false,"mandatory":true}' > /dev/null
-for _ in $(seq 600); do
-  "${C[@]}" "$API/protocols/vscan/server-status?fields=state" | grep -q '"connected"' && break; sleep 0.1
-done
+"${C[@]}" -X POST "$POL" -d '{"name":"bench","enabled":true,"mandatory":true}' > /dev/null
+# Off and on by the SVM's Vscan switch (an SVM with Vscan on needs a policy enabled).
+VSCAN=$API/protocols/vscan/$SVM
+"${C[@]}" -X PATCH "$VSCAN" -d '{"enabled":true}' > /dev/null
+connected() {
+  for _ in $(seq 600); do
+    "${C[@]}" "$API/protocols/vscan/server-status?fields=state" | grep -q '"connected"' && return 0; sleep 0.1
+  done
+  echo "the embedded scanner never connected" >&2; exit 1
+}
+connected
 
 # Waits until the door marks the root (1) or nothing (0).
 marked() {
@@ -85,10 +92,10 @@ chill() { find "$MNT/$1" -type f -exec touch -c {} + ; }
 declare -A T
 for round in $(seq "$ROUNDS"); do
   for kind in small large; do
-    "${C[@]}" -X PATCH "$POL/bench" -d '{"enabled":false}' > /dev/null; marked 0
+    "${C[@]}" -X PATCH "$VSCAN" -d '{"enabled":false}' > /dev/null; marked 0
     T[off,$kind]+="$(readall $kind) "
     chill $kind
-    "${C[@]}" -X PATCH "$POL/bench" -d '{"enabled":true}' > /dev/null; marked 1
+    "${C[@]}" -X PATCH "$VSCAN" -d '{"enabled":true}' > /dev/null; marked 1; connected
     T[cold,$kind]+="$(readall $kind) "
     T[cached,$kind]+="$(readall $kind) "
   done

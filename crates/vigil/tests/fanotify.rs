@@ -600,7 +600,7 @@ fn stalling_clamd(socket: &Path) {
                         continue;
                     }
                     buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.iter().position(|b| *b == 0 || *b == b'\n') {
+                    if let Some(end) = buf.iter().position(|b| *b == 0 || *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=end).collect();
                         let term = line[line.len() - 1];
                         let command = String::from_utf8_lossy(&line[1..line.len() - 1]).to_string();
@@ -610,7 +610,7 @@ fn stalling_clamd(socket: &Path) {
                             "STATS" => "POOLS: 1\nEND".to_string(),
                             _ => {
                                 stalled = true;
-                                break;
+                                continue;
                             }
                         };
                         // One command per connection, closed after the reply, as clamd does.

@@ -128,6 +128,39 @@ impl Marks {
         }
     }
 
+    /// Forgets every clean verdict the kernel holds (ignore masks), when what makes a
+    /// verdict (policy, signatures, cache generation) changed. The flush takes the
+    /// directory marks with it; they are placed again at once.
+    pub fn flush_ignores(&mut self) {
+        if let Err(e) = self.group.flush_inode_marks() {
+            tracing::warn!(error = %e, "cannot flush fanotify ignore marks");
+            return;
+        }
+        let mounts = mount_points();
+        let svms: Vec<String> = self.svms.keys().cloned().collect();
+        for svm in svms {
+            let Some(mut covered) = self.svms.remove(&svm) else {
+                continue;
+            };
+            if !covered.dirs.is_empty() {
+                let dirs = std::mem::take(&mut covered.dirs);
+                let gone: Vec<i32> = self
+                    .watches
+                    .iter()
+                    .filter(|(_, d)| dirs.contains(*d))
+                    .map(|(w, _)| *w)
+                    .collect();
+                for w in gone {
+                    self.inotify.unwatch(w);
+                    self.watches.remove(&w);
+                }
+                let root = covered.root.clone();
+                self.add_tree(&mut covered, &root, &mounts);
+            }
+            self.svms.insert(svm, covered);
+        }
+    }
+
     /// What is marked, per SVM, for the status resource.
     pub fn status(&self, svm: &str) -> Value {
         let Some(c) = self.svms.get(svm) else {

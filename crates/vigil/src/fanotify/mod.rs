@@ -18,6 +18,10 @@
 //! - every permission event is answered: by the verdict, by the deadline (allow or deny
 //!   as the policy's `mandatory` says, with a `scan_timedout` event), or, should a
 //!   decision be dropped on any path, by its guard;
+//! - a clean verdict is also left with the kernel as an ignore mask on the file's
+//!   inode, so that its next opens do not even reach Vigil; the kernel clears it on
+//!   the first modification, and Vigil flushes them all when the policy, the cache
+//!   generation or the scan servers change;
 //! - at most `max_pending` decisions run at once; beyond that the reader stops reading,
 //!   so further openers wait in the kernel (back-pressure), never in an unbounded queue.
 
@@ -37,7 +41,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::scanning::on_access::{AccessDecision, Policy};
+use crate::scanning::on_access::{AccessDecision, Allowed, Policy};
 use crate::state::State;
 use decide::Access;
 use marks::Marks;
@@ -113,6 +117,7 @@ pub struct Door {
     pending: AtomicU64,
     /// The decision service, set when the door starts.
     on_access: std::sync::OnceLock<Arc<crate::scanning::on_access::OnAccess>>,
+    group: std::sync::OnceLock<Arc<Group>>,
 }
 
 impl Door {
@@ -125,6 +130,7 @@ impl Door {
             counters: Counters::default(),
             pending: AtomicU64::new(0),
             on_access: std::sync::OnceLock::new(),
+            group: std::sync::OnceLock::new(),
         }
     }
 
@@ -232,6 +238,7 @@ pub fn start(state: &Arc<State>) {
     if exec {
         mask |= libc::FAN_OPEN_EXEC_PERM;
     }
+    let _ = door.group.set(Arc::clone(&group));
     if let Ok(mut m) = door.marks.lock() {
         *m = Some(Marks::new(Arc::clone(&group), Arc::clone(&inotify), mask));
     }
@@ -266,6 +273,7 @@ pub fn start(state: &Arc<State>) {
 async fn control_loop(state: Arc<State>) {
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     let mut marked: Option<BTreeMap<String, PathBuf>> = None;
+    let mut verdicts_from: Option<Vec<String>> = None;
     loop {
         tick.tick().await;
         let snapshot = state.vscan();
@@ -305,7 +313,11 @@ async fn control_loop(state: Arc<State>) {
         if let Ok(mut t) = state.fanotify.table.write() {
             *t = table;
         }
-        if marked.as_ref() != Some(&wanted) {
+        let print = verdict_inputs(&state, &snapshot, &wanted);
+        // A clean verdict the kernel holds is only as good as what made it.
+        let flush = verdicts_from.as_ref().is_some_and(|p| *p != print);
+        verdicts_from = Some(print);
+        if flush || marked.as_ref() != Some(&wanted) {
             let worker = Arc::clone(&state);
             let roots = wanted.clone();
             let _ = tokio::task::spawn_blocking(move || {
@@ -313,12 +325,45 @@ async fn control_loop(state: Arc<State>) {
                     && let Some(m) = m.as_mut()
                 {
                     m.set_roots(&roots);
+                    if flush {
+                        m.flush_ignores();
+                    }
                 }
             })
             .await;
             marked = Some(wanted);
         }
     }
+}
+
+/// What a clean verdict depends on, for every covered SVM: its policy in force, its
+/// cache generation, and its scan servers with their versions (signatures).
+fn verdict_inputs(
+    state: &State,
+    snapshot: &vscan::config::Snapshot,
+    covered: &BTreeMap<String, PathBuf>,
+) -> Vec<String> {
+    let mut out: Vec<String> = covered
+        .keys()
+        .map(|svm| {
+            let policy = state
+                .on_access
+                .policy(svm)
+                .map(|p| Arc::as_ptr(&p) as usize)
+                .unwrap_or(0);
+            format!("{svm} {policy:x} {}", snapshot.cache_generation(svm))
+        })
+        .collect();
+    out.extend(
+        state
+            .scanners
+            .statuses()
+            .into_iter()
+            .filter(|s| covered.contains_key(&s.svm))
+            .map(|s| format!("{} {} {} {:?}", s.svm, s.server, s.connected, s.version)),
+    );
+    out.sort();
+    out
 }
 
 /// New directories under per-directory roots, and mounts coming and going.
@@ -468,6 +513,9 @@ fn read_loop(state: Arc<State>, group: Arc<Group>, handle: tokio::runtime::Handl
 
 /// Where an event's file is, in the SVM's terms, and what governs it.
 struct Located {
+    /// Size, mtime and ctime before the scan: a clean verdict is only left with the
+    /// kernel for the file as it was scanned.
+    stamp: (i64, i64, i64, i64, i64),
     svm: String,
     svm_path: String,
     host: PathBuf,
@@ -494,6 +542,7 @@ fn locate(door: &Door, file: &OwnedFd, who: Option<Opener>) -> Option<Located> {
             .is_some_and(|uids| uids.contains(&w.uid))
     });
     Some(Located {
+        stamp: stamp(&stat),
         svm: svm.to_string(),
         svm_path,
         host,
@@ -553,11 +602,40 @@ async fn on_permission(
     let allow = match tokio::time::timeout(remaining, decide::decide(state, access)).await {
         Ok(decision) => {
             tracing::debug!(svm = %at.svm, file = %at.svm_path, ?decision, "on-access verdict");
+            if matches!(
+                decision,
+                AccessDecision::Allow(Allowed::Scanned | Allowed::Cached)
+            ) {
+                remember_clean(&pending.group, file, at.stamp);
+            }
             decision.permits()
         }
         Err(_) => timed_out("not reached within the deadline"),
     };
     finish(door, pending, allow);
+}
+
+fn stamp(stat: &rustix::fs::Stat) -> (i64, i64, i64, i64, i64) {
+    (
+        stat.st_size,
+        stat.st_mtime,
+        stat.st_mtime_nsec as i64,
+        stat.st_ctime,
+        stat.st_ctime_nsec as i64,
+    )
+}
+
+/// Leaves a clean verdict with the kernel: set the ignore mask first, then check that
+/// the file is still as scanned. A modification after the mask clears it by itself;
+/// one between the scan and the mask is caught by the check, which takes it back.
+fn remember_clean(group: &Group, file: &OwnedFd, scanned: (i64, i64, i64, i64, i64)) {
+    if group.ignore(true, file.as_fd()).is_err() {
+        return;
+    }
+    let same = rustix::fs::fstat(file).is_ok_and(|now| stamp(&now) == scanned);
+    if !same {
+        let _ = group.ignore(false, file.as_fd());
+    }
 }
 
 fn finish(door: &Door, pending: Pending, allow: bool) {
@@ -578,6 +656,15 @@ async fn rescan(state: &State, file: OwnedFd) {
     let Some(at) = locate(door, &file, None) else {
         return;
     };
+    // Written through a mapping, a file may have changed without the modification that
+    // clears its ignore mask: forget it here, the rescan sets it again when clean.
+    if let Some(group) = door.group.get() {
+        let _ = group.ignore(false, file.as_fd());
+    }
+    let dup = match file.try_clone() {
+        Ok(dup) => dup,
+        Err(_) => return,
+    };
     door.counters
         .background_scans
         .fetch_add(1, Ordering::Relaxed);
@@ -591,4 +678,11 @@ async fn rescan(state: &State, file: OwnedFd) {
     };
     let decision: AccessDecision = decide::decide(state, access).await;
     tracing::debug!(?decision, "close-write rescan");
+    if matches!(
+        decision,
+        AccessDecision::Allow(Allowed::Scanned | Allowed::Cached)
+    ) && let Some(group) = door.group.get()
+    {
+        remember_clean(group, &dup, at.stamp);
+    }
 }

@@ -90,6 +90,52 @@ impl Group {
         Ok(())
     }
 
+    /// Sets (`add`) or clears the ignore mask of the open file's inode for the
+    /// permission events: the kernel then stops asking about it until the file is
+    /// modified (the mask is cleared on the first modification).
+    pub fn ignore(&self, add: bool, file: BorrowedFd<'_>) -> io::Result<()> {
+        let flags = libc::FAN_MARK_IGNORED_MASK
+            | if add {
+                libc::FAN_MARK_ADD
+            } else {
+                libc::FAN_MARK_REMOVE
+            };
+        // SAFETY: a NULL path makes the kernel mark the inode of the valid `file`.
+        let rc = unsafe {
+            libc::fanotify_mark(
+                self.raw(),
+                flags,
+                PERM_EVENTS,
+                file.as_raw_fd(),
+                std::ptr::null(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Removes every inode mark of the group (ignore masks and directory marks; mount
+    /// marks stay).
+    pub fn flush_inode_marks(&self) -> io::Result<()> {
+        let root = c"/";
+        // SAFETY: valid descriptor and NUL-terminated path (ignored by FAN_MARK_FLUSH).
+        let rc = unsafe {
+            libc::fanotify_mark(
+                self.raw(),
+                libc::FAN_MARK_FLUSH,
+                0,
+                libc::AT_FDCWD,
+                root.as_ptr(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Blocks until events arrive, then returns them all.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<Vec<RawEvent>> {
         // SAFETY: `buf` is valid for writes of its length.
