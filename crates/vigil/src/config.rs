@@ -126,6 +126,17 @@ pub struct ServeArgs {
     /// (`127.0.0.0/8,::1/128`), or `none`.
     #[arg(long, env = "VIGIL_METRICS_ALLOW")]
     pub metrics_allow: Option<String>,
+    /// On-access scanning of opens under SVM roots through fanotify (false; needs
+    /// CAP_SYS_ADMIN). See docs/on-access.md.
+    #[arg(long, env = "VIGIL_FANOTIFY")]
+    pub fanotify: Option<bool>,
+    /// Milliseconds an opener waits for a fanotify verdict before the policy's
+    /// `mandatory` decides (5000).
+    #[arg(long, env = "VIGIL_FANOTIFY_DEADLINE_MS")]
+    pub fanotify_deadline_ms: Option<u64>,
+    /// fanotify permission events decided at once; beyond, openers wait in the kernel (256).
+    #[arg(long, env = "VIGIL_FANOTIFY_MAX_PENDING")]
+    pub fanotify_max_pending: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +168,7 @@ pub struct Config {
     pub s3_port_offset: u16,
     /// Who may read `/metrics`; `None` when metrics are off.
     pub metrics: Option<MetricsAccess>,
+    pub fanotify: crate::fanotify::Settings,
 }
 
 impl ServeArgs {
@@ -304,7 +316,29 @@ impl ServeArgs {
                     .unwrap_or(DEFAULT_METRICS_ALLOW),
             )?),
         };
+        let fanotify_defaults = crate::fanotify::Settings::default();
+        let fanotify = crate::fanotify::Settings {
+            enabled: self.fanotify.or(file.fanotify).unwrap_or(false),
+            deadline: self
+                .fanotify_deadline_ms
+                .or(file.fanotify_deadline_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(fanotify_defaults.deadline),
+            max_pending: self
+                .fanotify_max_pending
+                .or(file.fanotify_max_pending)
+                .unwrap_or(fanotify_defaults.max_pending),
+        };
+        anyhow::ensure!(
+            fanotify.deadline >= Duration::from_millis(10),
+            "fanotify_deadline_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            fanotify.max_pending >= 1,
+            "fanotify_max_pending must be at least 1"
+        );
         Ok(Config {
+            fanotify,
             s3_address,
             s3_port_offset: self.s3_port_offset.or(file.s3_port_offset).unwrap_or(0),
             metrics,

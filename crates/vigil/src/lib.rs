@@ -5,7 +5,7 @@
 //! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
 //!   and running-run registry), [`ondemand`] (runs and schedules, its first caller),
 //!   [`quarantine`], [`s3`] (each SVM's S3 server: listeners, the S3 door, object
-//!   storage, user keys);
+//!   storage, user keys), [`fanotify`] (the on-access door for NFS exports and local access);
 //! - shared context: [`state`], [`auth`], [`namespace`], [`files`];
 //! - in crates below: the domain models (`vscan`, `s3model`), the store (`store`), engines and
 //!   protocols (`scan`, `clamd`, `icap`, `mav`, `audit`) and the REST core (`rest`).
@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod exporter;
+pub mod fanotify;
 pub mod files;
 pub mod http;
 pub mod mav_service;

@@ -184,6 +184,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     let on_access =
         crate::scanning::on_access::OnAccess::new(Arc::clone(&store), Arc::clone(&scanning));
     let s3 = s3_runtime(&config, &store, &on_access).await?;
+    let config_fanotify = config.fanotify.clone();
     let state = Arc::new(State {
         store,
         config,
@@ -197,6 +198,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         runs: Arc::new(crate::scanning::running::LocalRuns::default()),
         audit,
         s3,
+        fanotify: Arc::new(crate::fanotify::Door::new(config_fanotify)),
     });
     first_start(&state).await?;
     crate::scanning::monitors::start(&state, events_rx);
@@ -210,6 +212,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
     crate::s3::endpoints::restore(&state);
+    crate::fanotify::start(&state);
     Ok(state)
 }
 

@@ -37,6 +37,8 @@ pub struct State {
     pub audit: Arc<audit::AuditHub>,
     /// The S3 servers' listeners and the key that seals S3 users' secrets.
     pub s3: Arc<crate::s3::runtime::S3Runtime>,
+    /// The fanotify on-access door (NFS exports, local access).
+    pub fanotify: Arc<crate::fanotify::Door>,
 }
 
 impl State {

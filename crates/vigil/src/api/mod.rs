@@ -33,6 +33,7 @@ pub fn build(state: &Arc<State>) -> Api {
         .register(Arc::new(vscan::on_access::OnAccessPolicies::new(state)))
         .register(Arc::new(vscan::on_demand::OnDemandPolicies::new(state)))
         .register(Arc::new(vscan::server_status::ServerStatuses::new(state)))
+        .register(Arc::new(vscan::on_access_status::OnAccessStatus::new(state)))
         .register(Arc::new(vscan::events::Events::new(state)))
         .register(Arc::new(vscan::quarantine::Quarantine::new(state)))
         .register(Arc::new(vscan::runs::Runs::new(state)))

@@ -25,6 +25,12 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, https: bool, extra: &[&str]) -> Server {
+        Self::start_wrapped(data_dir, https, &[], extra)
+    }
+
+    /// Like [`Server::start_with`], run through `wrapper` (a program and its
+    /// arguments, such as `setpriv` dropping a capability) when it is not empty.
+    pub fn start_wrapped(data_dir: &Path, https: bool, wrapper: &[&str], extra: &[&str]) -> Server {
         let scheme = if https { "https" } else { "http" };
         // A test that picks the scanner's TCP address itself passes --scanner-listen.
         let scanner_listen: &[&str] = if extra.contains(&"--scanner-listen") {
@@ -32,7 +38,15 @@ impl Server {
         } else {
             &["--scanner-listen", "127.0.0.1:0"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_vigil"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_vigil")),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)

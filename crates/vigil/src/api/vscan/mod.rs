@@ -11,6 +11,7 @@
 pub mod config;
 pub mod events;
 pub mod on_access;
+pub mod on_access_status;
 pub mod on_demand;
 pub mod quarantine;
 pub mod runs;
