@@ -173,7 +173,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         config.node_name.clone(),
         Arc::new(audit::SystemClock),
     ));
-    let s3 = s3_runtime(&config, &store).await?;
+    let s3 = s3_runtime(&config, &store, &audit).await?;
     let scanning = Arc::new(crate::scanning::ScanService::new(
         Arc::clone(&scanners),
         Arc::clone(&events),
@@ -203,6 +203,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     crate::ondemand::start_scheduler(&state);
     crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
+    crate::s3::audit_feed::recover(&state.audit, &state.config.data_dir).await;
     crate::s3::endpoints::restore(&state);
     Ok(state)
 }
@@ -212,6 +213,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
 async fn s3_runtime(
     config: &Config,
     store: &Arc<Store>,
+    audit: &Arc<audit::AuditHub>,
 ) -> anyhow::Result<Arc<crate::s3::runtime::S3Runtime>> {
     let sealer = Arc::new(crate::s3::secrets::Sealer::open(&config.data_dir)?);
     let (cert, key) = tls_files(config)?;
@@ -221,7 +223,12 @@ async fn s3_runtime(
     let listeners = crate::s3::listeners::Listeners::new(
         Arc::clone(store),
         Arc::clone(&sealer),
-        Arc::new(crate::s3::hooks::LogHooks),
+        Arc::new(crate::s3::audit_feed::AuditFeed::new(
+            Arc::clone(audit),
+            Arc::clone(store),
+            &config.data_dir,
+            Arc::new(crate::s3::hooks::LogHooks),
+        )),
         Some(tls),
         config.s3_address,
         config.s3_port_offset,

@@ -104,6 +104,24 @@ impl BucketDir {
         Ok((path, file))
     }
 
+    /// The bucket an upload's temporary file (from [`Self::begin_upload`]) belongs to.
+    pub fn of_upload(tmp: &Path) -> Option<BucketDir> {
+        let root = tmp.parent()?.parent()?;
+        Some(BucketDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Whether the upload staged in `tmp` is what `key` names now: its commit happened.
+    pub fn holds_upload(&self, key: &KeyPath, tmp: &Path) -> io::Result<bool> {
+        let Some(version) = upload_name(tmp) else {
+            return Ok(false);
+        };
+        Ok(self
+            .meta(key)?
+            .is_some_and(|m| m.data == key.data_name(&version)))
+    }
+
     /// The bucket's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -131,7 +149,9 @@ impl BucketDir {
             return Ok(None);
         }
         fs::create_dir_all(&dir)?;
-        let version = uuid::Uuid::new_v4().simple().to_string();
+        // The version is named after the upload's temporary file, so that a recovery
+        // holding that name can tell whether this upload committed (`holds_upload`).
+        let version = upload_name(tmp).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         meta.data = key.data_name(&version);
         fs::rename(tmp, dir.join(&meta.data))?;
         self.write_meta(&dir, key, &meta)?;
@@ -250,6 +270,12 @@ impl BucketDir {
             .map(|objects| objects.iter().map(|(_, m)| m.size).sum())
             .unwrap_or(0)
     }
+}
+
+/// The unique name of an upload's temporary file (`<name>.part`).
+fn upload_name(tmp: &Path) -> Option<String> {
+    let stem = tmp.file_stem()?.to_str()?;
+    (!stem.is_empty() && tmp.extension().is_some_and(|e| e == "part")).then(|| stem.to_string())
 }
 
 fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
