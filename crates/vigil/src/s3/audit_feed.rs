@@ -379,3 +379,90 @@ pub async fn recover(hub: &AuditHub, data_dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_names_map_to_ontap_events() {
+        assert_eq!(event_of("CreateBucket"), Some(S3Event::PutBucket));
+        assert_eq!(event_of("ListObjectsV2"), Some(S3Event::ListBucket));
+        assert_eq!(event_of("ListBucket"), Some(S3Event::ListBucket));
+        assert_eq!(event_of("MPComplete"), Some(S3Event::MPComplete));
+        assert_eq!(event_of("PutBucketCors"), Some(S3Event::PutBucketCORS));
+        assert_eq!(event_of("DeleteObjects"), Some(S3Event::DeleteObjects));
+        assert_eq!(event_of("UnlistedOperation"), None);
+        // Every name the authorizer reports for an operation it knows is an event.
+        for op in [
+            "GetObject",
+            "HeadObject",
+            "PutObject",
+            "CopyObject",
+            "UploadPart",
+            "UploadPartCopy",
+            "CreateMultipartUpload",
+            "CompleteMultipartUpload",
+            "AbortMultipartUpload",
+            "ListParts",
+            "ListMultipartUploads",
+            "DeleteObject",
+            "DeleteObjects",
+            "ListObjects",
+            "HeadBucket",
+            "ListObjectVersions",
+            "ListBuckets",
+            "CreateBucket",
+            "DeleteBucket",
+            "GetBucketLocation",
+            "GetBucketAcl",
+            "GetObjectAcl",
+            "GetObjectTagging",
+            "PutObjectTagging",
+            "DeleteObjectTagging",
+            "GetBucketVersioning",
+            "PutBucketVersioning",
+            "GetBucketPolicy",
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+        ] {
+            let (_, name) = super::super::authorize::classify(op);
+            assert!(event_of(name).is_some(), "{op} -> {name}");
+        }
+    }
+
+    #[test]
+    fn access_classes_and_success_status() {
+        let writes = [
+            S3Event::PutObject,
+            S3Event::DeleteObject,
+            S3Event::DeleteObjects,
+            S3Event::MPUpload,
+            S3Event::MPUploadPart,
+            S3Event::MPComplete,
+            S3Event::MPAbort,
+            S3Event::CopyObject,
+            S3Event::UploadPartCopy,
+            S3Event::PutBucket,
+            S3Event::PutObjectTagging,
+            S3Event::ModifyObjectTagging,
+        ];
+        let reads = [
+            S3Event::GetObject,
+            S3Event::HeadObject,
+            S3Event::ListBucket,
+            S3Event::ListUploads,
+            S3Event::ListParts,
+            S3Event::HeadBucket,
+            S3Event::GetBucketPolicy,
+            S3Event::ListAllMyBuckets,
+        ];
+        assert!(writes.iter().all(|e| is_write(*e)));
+        assert!(!reads.iter().any(|e| is_write(*e)));
+        assert_eq!(success_status(S3Event::DeleteObject), 204);
+        assert_eq!(success_status(S3Event::MPAbort), 204);
+        assert_eq!(success_status(S3Event::DeleteObjects), 200);
+        assert_eq!(success_status(S3Event::PutObject), 200);
+        assert!(commits_upload(S3Event::CopyObject) && !commits_upload(S3Event::UploadPartCopy));
+    }
+}

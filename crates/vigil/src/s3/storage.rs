@@ -389,6 +389,27 @@ mod tests {
     }
 
     #[test]
+    fn holds_upload_tells_whether_that_upload_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let b = BucketDir::new(root.path(), "bucket");
+        b.create().unwrap();
+        let key = KeyPath::parse("a/b").unwrap();
+        let (first, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"1").unwrap();
+        let (second, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"2").unwrap();
+        let of = BucketDir::of_upload(&first).unwrap();
+        assert_eq!(of.root(), b.root());
+        assert!(!of.holds_upload(&key, &first).unwrap());
+        b.commit(&key, &first, ObjectMeta::default()).unwrap();
+        assert!(of.holds_upload(&key, &first).unwrap());
+        assert!(!of.holds_upload(&key, &second).unwrap());
+        b.commit(&key, &second, ObjectMeta::default()).unwrap();
+        assert!(!of.holds_upload(&key, &first).unwrap());
+        assert!(of.holds_upload(&key, &second).unwrap());
+    }
+
+    #[test]
     fn conditional_commits_and_metadata_updates() {
         let root = tempfile::tempdir().unwrap();
         let b = BucketDir::new(root.path(), "b2");
