@@ -131,6 +131,19 @@ impl AuditHub {
         self.read().get(svm_uuid).map(|e| (*e.config).clone())
     }
 
+    /// Whether a record of `category` for the SVM would be written now (auditing
+    /// enabled and the category selected).
+    pub fn selects(&self, svm_uuid: &str, category: Category) -> bool {
+        self.read().get(svm_uuid).is_some_and(|e| {
+            let c = &e.config;
+            c.enabled
+                && match category {
+                    Category::Data => c.data,
+                    Category::Management => c.management,
+                }
+        })
+    }
+
     /// `log.rotation.now`: rotates the SVM's active file at once.
     pub async fn rotate_now(&self, svm_uuid: &str) -> Result<(), AuditError> {
         let log = self.read().get(svm_uuid).and_then(|e| e.log.clone());

@@ -183,7 +183,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     ));
     let on_access =
         crate::scanning::on_access::OnAccess::new(Arc::clone(&store), Arc::clone(&scanning));
-    let s3 = s3_runtime(&config, &store, &on_access).await?;
+    let s3 = s3_runtime(&config, &store, &on_access, &audit).await?;
     let config_fanotify = config.fanotify.clone();
     let state = Arc::new(State {
         store,
@@ -211,6 +211,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     crate::ondemand::start_scheduler(&state);
     crate::scanning::monitors::reconcile(&state);
     api::s3_audit::restore(&state).await;
+    crate::s3::audit_feed::recover(&state.audit, &state.config.data_dir).await;
     crate::s3::endpoints::restore(&state);
     crate::fanotify::start(&state);
     Ok(state)
@@ -222,6 +223,7 @@ async fn s3_runtime(
     config: &Config,
     store: &Arc<Store>,
     on_access: &Arc<crate::scanning::on_access::OnAccess>,
+    audit: &Arc<audit::AuditHub>,
 ) -> anyhow::Result<Arc<crate::s3::runtime::S3Runtime>> {
     let sealer = Arc::new(crate::s3::secrets::Sealer::open(&config.data_dir)?);
     let (cert, key) = tls_files(config)?;
@@ -231,9 +233,14 @@ async fn s3_runtime(
     let listeners = crate::s3::listeners::Listeners::new(
         Arc::clone(store),
         Arc::clone(&sealer),
-        Arc::new(crate::s3::scan_hooks::ScanHooks::new(
-            Arc::new(crate::s3::hooks::LogHooks),
-            Arc::clone(on_access),
+        Arc::new(crate::s3::audit_feed::AuditFeed::new(
+            Arc::clone(audit),
+            Arc::clone(store),
+            &config.data_dir,
+            Arc::new(crate::s3::scan_hooks::ScanHooks::new(
+                Arc::new(crate::s3::hooks::LogHooks),
+                Arc::clone(on_access),
+            )),
         )),
         Some(tls),
         config.s3_address,

@@ -29,7 +29,7 @@ use store::Store;
 
 use super::buckets;
 use super::door::user_by_access_key;
-use super::hooks::{S3Hooks, S3Operation};
+use super::hooks::{Change, S3Hooks, S3Operation};
 use super::policies::grants_of;
 
 /// Actions every signed request may do unless a statement denies them.
@@ -153,7 +153,24 @@ impl Authorizer {
     ) -> S3Result<()> {
         let started = Instant::now();
         match self.decide(asked) {
-            Ok(_) => Ok(()),
+            Ok(user) => {
+                // The door reports what it does later; this covers what it never sees
+                // (operations the protocol layer answers itself).
+                if let Some(trail) = super::trail::current() {
+                    trail.note(&S3Operation {
+                        operation,
+                        svm_uuid: self.svm_uuid.clone(),
+                        bucket: asked.bucket.map(String::from),
+                        key: asked.key.map(String::from),
+                        user,
+                        access_key: asked.access_key.map(String::from),
+                        client,
+                        authorized: true,
+                        ..Default::default()
+                    });
+                }
+                Ok(())
+            }
             Err(e) => {
                 let user = asked
                     .access_key
@@ -169,6 +186,9 @@ impl Authorizer {
                     error: Some(e.code().as_str().to_string()),
                     bytes: 0,
                     elapsed: started.elapsed(),
+                    access_key: asked.access_key.map(String::from),
+                    status: e.status_code().map_or(403, |s| s.as_u16()),
+                    ..Default::default()
                 });
                 Err(e)
             }
@@ -220,7 +240,13 @@ impl S3Access for Authorizer {
             bucket,
             key,
         };
-        self.check_one(&asked, operation, client)
+        self.check_one(&asked, operation, client)?;
+        // A change without an upload to commit is audited before its handler runs, so
+        // an audit log that cannot be written refuses it with the bucket unchanged.
+        self.hooks
+            .admit_change(Change::Other)
+            .await
+            .map_err(|_| super::trail::refused_error())
     }
 
     async fn copy_object(&self, req: &mut S3Request<dto::CopyObjectInput>) -> S3Result<()> {

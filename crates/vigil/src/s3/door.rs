@@ -26,7 +26,7 @@ use store::Store;
 use super::buckets::{self, BucketError};
 use super::checksums::{Checksums, Wanted};
 use super::conditional::{self, Conditions};
-use super::hooks::{PendingRead, PendingUpload, S3Hooks, S3Operation};
+use super::hooks::{Change, PendingRead, PendingUpload, S3Hooks, S3Operation};
 use super::secrets::{Sealer, binding};
 use super::storage::{BucketDir, ObjectMeta, Precondition};
 use super::tagging;
@@ -170,6 +170,8 @@ impl Door {
             error: result.as_ref().err().map(|e| e.code().as_str().to_string()),
             bytes,
             elapsed: seen.started.elapsed(),
+            authorized: true,
+            ..Default::default()
         });
         result
     }
@@ -273,18 +275,25 @@ impl Door {
         pre: &Precondition,
     ) -> S3Result<ObjectMeta> {
         let svm_path = self.svm_path(dir, key_text);
-        let admitted = self
-            .hooks
-            .before_commit(&PendingUpload {
-                svm_uuid: &self.svm_uuid,
-                bucket,
-                key: key_text,
-                user,
-                size: meta.size,
-                file: tmp,
-                svm_path: &svm_path,
-            })
-            .await;
+        let upload = PendingUpload {
+            svm_uuid: &self.svm_uuid,
+            bucket,
+            key: key_text,
+            user,
+            size: meta.size,
+            file: tmp,
+            svm_path: &svm_path,
+        };
+        let admitted = self.hooks.before_commit(&upload).await;
+        // The audit record goes before the commit: if it cannot be written, nothing changes.
+        let admitted = match admitted {
+            Ok(()) => self
+                .hooks
+                .admit_change(Change::Upload(&upload))
+                .await
+                .map_err(|_| super::trail::refused_error()),
+            Err(e) => Err(e),
+        };
         let committed = match admitted {
             Ok(()) => {
                 let (d, k, t, p) = (Arc::clone(dir), key.clone(), tmp.to_path_buf(), pre.clone());

@@ -5,6 +5,11 @@
 //! [`S3Hooks::before_read`] before a byte is sent, where a verdict can refuse it.
 //! [`LogHooks`] only logs and lets everything through; on-access scanning wraps it
 //! ([`super::scan_hooks`]).
+//!
+//! The audit feed (issue #16, `super::audit_feed`) adds two awaitable, fallible steps:
+//! [`S3Hooks::admit_change`], at the point where a change would become visible, and
+//! [`S3Hooks::finish`], once the response is ready and before it is sent. Both default
+//! to "nothing to write", so hooks that only log or scan need not implement them.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,8 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use s3s::S3Error;
 
-/// One S3 request, as the audit log will want it.
-#[derive(Debug, Clone)]
+/// One S3 request, as the audit log will want it. The door and the authorizer fill
+/// what they know; the listener adds the request id, status and byte counts.
+#[derive(Debug, Clone, Default)]
 pub struct S3Operation {
     /// ONTAP's audit name of the operation (`PutObject`, `ListBucket`, ...).
     pub operation: &'static str,
@@ -29,6 +35,32 @@ pub struct S3Operation {
     /// Object bytes moved (uploaded or served).
     pub bytes: u64,
     pub elapsed: Duration,
+    /// `x-amz-request-id` of the response; empty where the listener did not give one.
+    pub request_id: String,
+    pub access_key: Option<String>,
+    pub version_id: Option<String>,
+    /// HTTP status answered (0 while not known yet).
+    pub status: u16,
+    /// Request body bytes received and response body bytes sent.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `false` when the authorizer refused the request.
+    pub authorized: bool,
+    pub user_agent: Option<String>,
+}
+
+/// Why an audited request cannot go on: its record could not be made durable. The
+/// door answers `503 ServiceUnavailable` and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRefused(pub String);
+
+/// What is about to change, for [`S3Hooks::admit_change`].
+#[derive(Debug)]
+pub enum Change<'a> {
+    /// An upload about to be committed (PUT, copy, multipart completion).
+    Upload(&'a PendingUpload<'a>),
+    /// Any other change, about to be made (deletes, bucket and configuration changes).
+    Other,
 }
 
 /// An upload whose bytes are complete in a file that no reader can see yet.
@@ -69,6 +101,18 @@ pub trait S3Hooks: Send + Sync {
 
     /// `Err(error)` refuses to serve the object; the client gets `error`.
     async fn before_read(&self, _read: &PendingRead<'_>) -> Result<(), S3Error> {
+        Ok(())
+    }
+
+    /// Called for the request being served (see `super::trail`) just before its change
+    /// becomes visible; `Err` refuses the request and the change is not made.
+    async fn admit_change(&self, _change: Change<'_>) -> Result<(), AuditRefused> {
+        Ok(())
+    }
+
+    /// Called once per request with its complete record, before the response is sent;
+    /// `Err` replaces the response with `503 ServiceUnavailable`.
+    async fn finish(&self, _op: &S3Operation) -> Result<(), AuditRefused> {
         Ok(())
     }
 }

@@ -173,6 +173,10 @@ impl Listeners {
         });
         let app = axum::Router::new()
             .fallback_service(service)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self.hooks),
+                super::trail::layer,
+            ))
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
         let serving = handle.clone();

@@ -10,9 +10,12 @@
 //! policies as stored), [`buckets`] (create/delete whoever asks), [`storage`] (objects
 //! on disk), [`staging`] (multipart uploads in progress),
 //! [`secrets`] (user keys and how their secrets are kept), [`hooks`] (the operation
-//! record and the pre-commit hook for the audit feed and upload scanning). The domain
+//! record and the pre-commit hook for the audit feed and upload scanning), [`trail`]
+//! (each request's id and record, gathered for the hooks) and [`audit_feed`] (the
+//! hooks that write the S3 audit log, guaranteed). The domain
 //! model (documents, names, key paths) is the `s3model` crate.
 
+pub mod audit_feed;
 pub mod authorize;
 pub mod bucket_policy;
 pub mod buckets;
@@ -33,5 +36,6 @@ pub mod secrets;
 pub mod staging;
 pub mod storage;
 pub mod tagging;
+pub mod trail;
 pub mod upload;
 pub mod versioning;

@@ -104,6 +104,24 @@ impl BucketDir {
         Ok((path, file))
     }
 
+    /// The bucket an upload's temporary file (from [`Self::begin_upload`]) belongs to.
+    pub fn of_upload(tmp: &Path) -> Option<BucketDir> {
+        let root = tmp.parent()?.parent()?;
+        Some(BucketDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Whether the upload staged in `tmp` is what `key` names now: its commit happened.
+    pub fn holds_upload(&self, key: &KeyPath, tmp: &Path) -> io::Result<bool> {
+        let Some(version) = upload_name(tmp) else {
+            return Ok(false);
+        };
+        Ok(self
+            .meta(key)?
+            .is_some_and(|m| m.data == key.data_name(&version)))
+    }
+
     /// The bucket's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -131,7 +149,9 @@ impl BucketDir {
             return Ok(None);
         }
         fs::create_dir_all(&dir)?;
-        let version = uuid::Uuid::new_v4().simple().to_string();
+        // The version is named after the upload's temporary file, so that a recovery
+        // holding that name can tell whether this upload committed (`holds_upload`).
+        let version = upload_name(tmp).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         meta.data = key.data_name(&version);
         fs::rename(tmp, dir.join(&meta.data))?;
         self.write_meta(&dir, key, &meta)?;
@@ -252,6 +272,12 @@ impl BucketDir {
     }
 }
 
+/// The unique name of an upload's temporary file (`<name>.part`).
+fn upload_name(tmp: &Path) -> Option<String> {
+    let stem = tmp.file_stem()?.to_str()?;
+    (!stem.is_empty() && tmp.extension().is_some_and(|e| e == "part")).then(|| stem.to_string())
+}
+
 fn read_meta(path: &Path) -> io::Result<Option<ObjectMeta>> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -360,6 +386,27 @@ mod tests {
         let mut v = Vec::new();
         f.read_to_end(&mut v).unwrap();
         Some(v)
+    }
+
+    #[test]
+    fn holds_upload_tells_whether_that_upload_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let b = BucketDir::new(root.path(), "bucket");
+        b.create().unwrap();
+        let key = KeyPath::parse("a/b").unwrap();
+        let (first, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"1").unwrap();
+        let (second, mut f) = b.begin_upload().unwrap();
+        f.write_all(b"2").unwrap();
+        let of = BucketDir::of_upload(&first).unwrap();
+        assert_eq!(of.root(), b.root());
+        assert!(!of.holds_upload(&key, &first).unwrap());
+        b.commit(&key, &first, ObjectMeta::default()).unwrap();
+        assert!(of.holds_upload(&key, &first).unwrap());
+        assert!(!of.holds_upload(&key, &second).unwrap());
+        b.commit(&key, &second, ObjectMeta::default()).unwrap();
+        assert!(!of.holds_upload(&key, &first).unwrap());
+        assert!(of.holds_upload(&key, &second).unwrap());
     }
 
     #[test]
