@@ -13,9 +13,11 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod exporter;
 pub mod files;
 pub mod http;
+pub mod live;
 pub mod mav_service;
 pub mod namespace;
 pub mod ondemand;

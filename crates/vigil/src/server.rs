@@ -178,7 +178,9 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         Arc::clone(&scanners),
         Arc::clone(&events),
         config.data_dir.clone(),
-        Arc::new(crate::scanning::observer::Metrics),
+        Arc::new(crate::scanning::observer::Live {
+            hub: Arc::clone(events.live()),
+        }),
     ));
     let state = Arc::new(State {
         store,
