@@ -51,7 +51,12 @@ pub async fn page(
     for v in &svms {
         let uuid = v["uuid"].as_str().unwrap_or_default();
         let sel = if uuid == svm { " selected" } else { "" };
-        let _ = write!(main, "<option value=\"{}\"{sel}>{}</option>", esc(uuid), text(&v["name"]));
+        let _ = write!(
+            main,
+            "<option value=\"{}\"{sel}>{}</option>",
+            esc(uuid),
+            text(&v["name"])
+        );
     }
     main.push_str("</select><label for=\"f-type\">Type</label><select id=\"f-type\" name=\"type\"><option value=\"\">All</option>");
     for t in TYPES {
@@ -69,7 +74,11 @@ pub async fn page(
 
     let mut path = format!(
         "/api/protocols/vscan/{}/events?fields=svm,type,event_time,file_path,server,vendor,version,disconnect_reason,consecutive_occurrence_count&max_records={PAGE}&offset={offset}",
-        if svm.is_empty() { "*".to_string() } else { enc(svm) }
+        if svm.is_empty() {
+            "*".to_string()
+        } else {
+            enc(svm)
+        }
     );
     if !kind.is_empty() {
         let _ = write!(path, "&type={}", enc(kind));
@@ -131,10 +140,18 @@ pub async fn page(
         )
     };
     if offset > 0 {
-        let _ = write!(main, "<a href=\"{}\" rel=\"prev\">Newer</a> ", esc(&link(offset.saturating_sub(PAGE))));
+        let _ = write!(
+            main,
+            "<a href=\"{}\" rel=\"prev\">Newer</a> ",
+            esc(&link(offset.saturating_sub(PAGE)))
+        );
     }
     if reply.body["_links"]["next"].is_object() {
-        let _ = write!(main, "<a href=\"{}\" rel=\"next\">Older</a>", esc(&link(offset + PAGE)));
+        let _ = write!(
+            main,
+            "<a href=\"{}\" rel=\"next\">Older</a>",
+            esc(&link(offset + PAGE))
+        );
     }
     main.push_str("</nav>");
     let _ = write!(

@@ -230,10 +230,9 @@ pub fn back(to: &str, note: &str) -> Response {
 /// The note an action left (see [`back`]), as a status paragraph.
 pub fn note(query: &HashMap<String, String>) -> String {
     match query.get("note") {
-        Some(n) if !n.is_empty() => format!(
-            "<p class=\"note\" role=\"status\">{}</p>",
-            html::esc(n)
-        ),
+        Some(n) if !n.is_empty() => {
+            format!("<p class=\"note\" role=\"status\">{}</p>", html::esc(n))
+        }
         _ => String::new(),
     }
 }

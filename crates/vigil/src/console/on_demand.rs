@@ -72,7 +72,11 @@ pub async fn page(
             text(&p["svm"]["name"]),
             esc(name),
             esc(&paths.join(", ")),
-            if schedule.is_empty() { "on request".to_string() } else { esc(schedule) },
+            if schedule.is_empty() {
+                "on request".to_string()
+            } else {
+                esc(schedule)
+            },
             text(&p["remediation"]),
             text(&p["log_path"]),
         );
@@ -82,7 +86,13 @@ pub async fn page(
     }
     main.push_str("</tbody></table></section>");
 
-    let schedules = rest(&app, who, Method::GET, "/api/cluster/schedules?fields=name,type,cron,interval&max_records=1000").await;
+    let schedules = rest(
+        &app,
+        who,
+        Method::GET,
+        "/api/cluster/schedules?fields=name,type,cron,interval&max_records=1000",
+    )
+    .await;
     main.push_str("<section aria-labelledby=\"h-schedules\"><h2 id=\"h-schedules\">Schedules in use</h2><table id=\"schedules\"><thead><tr><th scope=\"col\">Schedule</th><th scope=\"col\">Type</th><th scope=\"col\">When</th></tr></thead><tbody>");
     let mut any = false;
     for sc in schedules.records() {
@@ -96,7 +106,12 @@ pub async fn page(
         } else {
             text(&sc["interval"])
         };
-        let _ = write!(main, "<tr><td>{}</td><td>{}</td><td>{when}</td></tr>", esc(name), text(&sc["type"]));
+        let _ = write!(
+            main,
+            "<tr><td>{}</td><td>{}</td><td>{when}</td></tr>",
+            esc(name),
+            text(&sc["type"])
+        );
     }
     if !any {
         main.push_str("<tr><td colspan=\"3\">No policy is scheduled.</td></tr>");
@@ -164,7 +179,11 @@ fn run_row(who: &rest::Principal, csrf: &str, r: &serde_json::Value) -> String {
     let policy = r["policy"].as_str().unwrap_or_default();
     let status = r["status"].as_str().unwrap_or_default();
     let running = status == "RUNNING";
-    let percent = if status.starts_with("COMPLETED") { 100 } else { 0 };
+    let percent = if status.starts_with("COMPLETED") {
+        100
+    } else {
+        0
+    };
     let mut actions = String::new();
     if running && can_act(who, svm) {
         actions.push_str(&post_button(
@@ -195,7 +214,13 @@ fn run_row(who: &rest::Principal, csrf: &str, r: &serde_json::Value) -> String {
         text(&r["type"]),
         esc(status),
         esc(policy),
-        if running { "…".to_string() } else if percent == 100 { "100%".to_string() } else { "–".to_string() },
+        if running {
+            "…".to_string()
+        } else if percent == 100 {
+            "100%".to_string()
+        } else {
+            "–".to_string()
+        },
         text(&r["files_scanned"]),
         text(&r["infected_count"]),
         text(&r["start_time"]),
@@ -278,14 +303,21 @@ pub async fn report(
         return super::failed(&s, HERE, &reply);
     }
     let Some(path) = reply.body["report"].as_str() else {
-        return super::html::error_page(&s.frame("Report", HERE), StatusCode::NOT_FOUND, "This run has no report.");
+        return super::html::error_page(
+            &s.frame("Report", HERE),
+            StatusCode::NOT_FOUND,
+            "This run has no report.",
+        );
     };
     let text = app
         .state
         .svm(get("svm"))
         .ok_or("the SVM is gone".to_string())
         .and_then(|svm| app.state.namespace(&svm).map_err(|e| e.message.clone()))
-        .and_then(|ns| ns.resolve(path, Symlinks::Refuse).map_err(|e| e.to_string()))
+        .and_then(|ns| {
+            ns.resolve(path, Symlinks::Refuse)
+                .map_err(|e| e.to_string())
+        })
         .and_then(|file| read_capped(&file).map_err(|e| e.to_string()));
     match text {
         Ok(body) => {

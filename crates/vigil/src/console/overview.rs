@@ -20,7 +20,13 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
     };
     let who = &s.who;
     let svms = super::svms(&app, who).await;
-    let vscan = rest(&app, who, Method::GET, "/api/protocols/vscan?fields=enabled,svm&max_records=1000").await;
+    let vscan = rest(
+        &app,
+        who,
+        Method::GET,
+        "/api/protocols/vscan?fields=enabled,svm&max_records=1000",
+    )
+    .await;
     let enabled: HashMap<String, bool> = vscan
         .records()
         .iter()
@@ -108,7 +114,10 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
     if !threats.ok() {
         return respond(
             StatusCode::OK,
-            super::html::page(&s.frame("Overview", "/console/"), &format!("{main}<p class=\"error\">{}</p>", esc(&threats.message()))),
+            super::html::page(
+                &s.frame("Overview", "/console/"),
+                &format!("{main}<p class=\"error\">{}</p>", esc(&threats.message())),
+            ),
         );
     }
     let _ = write!(

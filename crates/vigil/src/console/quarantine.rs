@@ -46,8 +46,20 @@ pub async fn page(
             let fields = [("svm", svm), ("id", id), ("path", path)];
             format!(
                 "{}{}",
-                post_button("/console/quarantine/restore", &fields, &format!("Restore {path}"), &s.session.csrf, "act"),
-                post_button("/console/quarantine/delete", &fields, &format!("Delete {path}"), &s.session.csrf, "act danger")
+                post_button(
+                    "/console/quarantine/restore",
+                    &fields,
+                    &format!("Restore {path}"),
+                    &s.session.csrf,
+                    "act"
+                ),
+                post_button(
+                    "/console/quarantine/delete",
+                    &fields,
+                    &format!("Delete {path}"),
+                    &s.session.csrf,
+                    "act danger"
+                )
             )
         } else {
             String::new()

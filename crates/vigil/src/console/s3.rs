@@ -131,7 +131,10 @@ pub async fn page(
         main.push_str("<tr><td colspan=\"6\">No S3 users.</td></tr>");
     }
     main.push_str("</tbody></table></section>");
-    respond(StatusCode::OK, super::html::page(&s.frame("S3", HERE), &main))
+    respond(
+        StatusCode::OK,
+        super::html::page(&s.frame("S3", HERE), &main),
+    )
 }
 
 pub async fn regenerate(

@@ -42,8 +42,15 @@ fn archives(dir: &Path) -> Vec<(String, u64)> {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let meta = e.metadata().ok()?;
-            (meta.is_file() && name.starts_with("audit_") && name != audit::log::ACTIVE_NAME)
-                .then(|| (name, meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH)))
+            (meta.is_file() && name.starts_with("audit_") && name != audit::log::ACTIVE_NAME).then(
+                || {
+                    (
+                        name,
+                        meta.len(),
+                        meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    )
+                },
+            )
         })
         .collect();
     out.sort_by(|a, b| b.2.cmp(&a.2).then(b.0.cmp(&a.0)));
@@ -116,7 +123,11 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
         );
         match log_dir(&app, c) {
             Err(e) => {
-                let _ = write!(main, "<p class=\"error\">The log folder cannot be read: {}</p>", esc(&e));
+                let _ = write!(
+                    main,
+                    "<p class=\"error\">The log folder cannot be read: {}</p>",
+                    esc(&e)
+                );
             }
             Ok(dir) => {
                 main.push_str("<h3>Latest records</h3>");
@@ -180,7 +191,11 @@ pub async fn download(
         return super::failed(&s, HERE, &reply);
     }
     let Some(config) = reply.records().into_iter().next() else {
-        return super::html::error_page(&s.frame("S3 audit", HERE), StatusCode::NOT_FOUND, "No S3 audit configuration for this SVM.");
+        return super::html::error_page(
+            &s.frame("S3 audit", HERE),
+            StatusCode::NOT_FOUND,
+            "No S3 audit configuration for this SVM.",
+        );
     };
     let not_found = || {
         super::html::error_page(

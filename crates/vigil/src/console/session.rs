@@ -157,7 +157,11 @@ mod tests {
         assert!(sessions.find(&headers).is_none());
         let c = sessions.set_cookie(COOKIE, "x", None);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.ends_with("Secure"));
-        assert!(!Sessions::new(false).set_cookie(COOKIE, "x", None).contains("Secure"));
+        assert!(
+            !Sessions::new(false)
+                .set_cookie(COOKIE, "x", None)
+                .contains("Secure")
+        );
     }
 
     #[test]
