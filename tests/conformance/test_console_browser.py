@@ -335,3 +335,38 @@ def test_stream_with_basic_auth_and_bad_topics(server, env):
             if all(seen.values()):
                 break
     assert all(seen.values()), seen
+
+
+def test_s3_pages_and_key_regeneration_shows_the_secret_once(server, env, browser):
+    from s3_common import S3, client, make_service, make_user, wait_listening
+    b = browser
+    service = make_service(env.raw, env.svm)
+    wait_listening(service["port"])
+    r = env.raw.post(f"{S3}/services/{env.svm}/buckets?return_timeout=30", json={"name": "console-bucket"})
+    assert r.status_code in (200, 201), r.text
+    old = make_user(env.raw, env.svm, "console-user")
+    r = env.raw.post(f"/api/protocols/audit/{env.svm}/object-store?return_timeout=30", json={"log_path": "/reports"})
+    assert r.status_code in (200, 201), r.text
+    login(b, server)
+    b.get(server.url("/console/s3-audit"))
+    assert "/reports" in b.text("main")
+    b.shot("s3-audit")
+    b.get(server.url("/console/s3"))
+    assert service["name"] in b.text("#s3-services")
+    assert "console-bucket" in b.text("#s3-buckets")
+    assert old["access_key"] in b.text("#s3-users")
+    assert old["secret_key"] not in b.js("return document.documentElement.outerHTML")
+    b.shot("s3")
+    b.click("#s3-users form[action='/console/s3/regenerate'] button")
+    b.wait("the new keys", lambda: b.js("var e = document.getElementById('secret-key'); return e && e.textContent"))
+    new = {"access_key": b.text("#access-key"), "secret_key": b.text("#secret-key")}
+    assert new["access_key"] != old["access_key"] and new["secret_key"] != old["secret_key"]
+    b.shot("new-keys")
+    # the keys shown work, the old ones no longer do, and the secret is not shown again
+    names = [x["Name"] for x in client(service["port"], new).list_buckets()["Buckets"]]
+    assert "console-bucket" in names
+    with pytest.raises(Exception):
+        client(service["port"], old).list_buckets()
+    b.get(server.url("/console/s3"))
+    assert new["access_key"] in b.text("#s3-users")
+    assert new["secret_key"] not in b.js("return document.documentElement.outerHTML")

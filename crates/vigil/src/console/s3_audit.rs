@@ -77,6 +77,26 @@ fn latest(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The rotation settings in words.
+fn rotation(r: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(size) = r["size"].as_u64() {
+        parts.push(format!("when the log reaches {size} bytes"));
+    }
+    if let Some(schedule) = r["schedule"].as_object() {
+        let when: Vec<String> = schedule
+            .iter()
+            .map(|(field, list)| format!("{field} {list}"))
+            .collect();
+        parts.push(format!("on schedule ({})", when.join(", ")));
+    }
+    if parts.is_empty() {
+        "never".to_string()
+    } else {
+        parts.join(", and ")
+    }
+}
+
 async fn configs(app: &App, who: &Principal, svm: Option<&str>) -> super::Reply {
     rest(
         app,
@@ -116,7 +136,7 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
             text(&c["log_path"]),
             text(&c["events"]["data"]),
             text(&c["events"]["management"]),
-            esc(&c["log"]["rotation"].to_string()),
+            esc(&rotation(&c["log"]["rotation"])),
             text(&c["log"]["retention"]["count"]),
             text(&c["log"]["retention"]["duration"]),
             n = esc(name),
