@@ -370,3 +370,27 @@ def test_s3_pages_and_key_regeneration_shows_the_secret_once(server, env, browse
     b.get(server.url("/console/s3"))
     assert new["access_key"] in b.text("#s3-users")
     assert new["secret_key"] not in b.js("return document.documentElement.outerHTML")
+
+
+def test_an_svm_scoped_account_sees_and_acts_on_its_svm_only(server, env, svm_factory, browser):
+    b = browser
+    other = svm_factory()
+    plant_tree(env, clean=1)
+    env.policy("mine", remediation="quarantine")
+    env.run("mine")
+    name = unique("vs")
+    r = env.raw.post("/api/security/accounts", json={"name": name, "password": PW, "role": {"name": "vsadmin"},
+                                                     "owner": {"name": env.name}})
+    assert r.status_code == 201, r.text
+    login(b, server, name, PW)
+    assert env.name in b.text("#signed-in")
+    assert env.name in b.text("#svms") and other["name"] not in b.text("#svms")
+    assert "/data/eicar.com" in b.text("#threats")
+    b.get(server.url("/console/quarantine"))
+    assert "/data/eicar.com" in b.text("#quarantine")
+    assert b.find_all("#quarantine form[action='/console/quarantine/restore'] button")
+    b.get(server.url("/console/on-demand"))
+    assert b.find_all("#policies form[action='/console/on-demand/run'] button")
+    b.shot("vsadmin")
+    # another SVM's objects are the API's 404/403, not the console's guess
+    assert xhr_post(b, "/console/on-demand/run", {"csrf": page_csrf(b), "svm": other["uuid"], "policy": "mine"}) in (403, 404)

@@ -34,7 +34,7 @@ pub async fn page(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = &s.who;
     let svms = super::svms(&app, who).await;
@@ -75,7 +75,7 @@ pub async fn page(
     let mut path = format!(
         "/api/protocols/vscan/{}/events?fields=svm,type,event_time,file_path,server,vendor,version,disconnect_reason,consecutive_occurrence_count&max_records={PAGE}&offset={offset}",
         if svm.is_empty() {
-            "*".to_string()
+            super::all_svms(who)
         } else {
             enc(svm)
         }

@@ -102,7 +102,7 @@ pub async fn logout(
 ) -> Response {
     let s = match super::signed_post(&app, &headers, &form, "/console/") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     app.console.sessions.close(&s.token);
     let mut r = Redirect::to("/console/login").into_response();

@@ -93,8 +93,9 @@ impl Signed {
 }
 
 /// The request's user, or the way to the login page.
-pub fn signed(app: &App, headers: &HeaderMap) -> Result<Signed, Response> {
-    let to_login = || Redirect::to("/console/login").into_response();
+/// The refusal is boxed: a response is large, and the signed-in path is the common one.
+pub fn signed(app: &App, headers: &HeaderMap) -> Result<Signed, Box<Response>> {
+    let to_login = || Box::new(Redirect::to("/console/login").into_response());
     let (token, session) = app.console.sessions.find(headers).ok_or_else(to_login)?;
     let Some(who) = app.console.accounts.current(&session.user) else {
         app.console.sessions.close(&token);
@@ -114,16 +115,19 @@ pub fn signed_post(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
     current: &str,
-) -> Result<Signed, Response> {
+) -> Result<Signed, Box<Response>> {
     let Some((token, session)) = app.console.sessions.find(headers) else {
-        return Err(plain(
+        return Err(Box::new(plain(
             StatusCode::FORBIDDEN,
             "Not signed in: log in to the console first.",
-        ));
+        )));
     };
     let Some(who) = app.console.accounts.current(&session.user) else {
         app.console.sessions.close(&token);
-        return Err(plain(StatusCode::FORBIDDEN, "This account cannot sign in."));
+        return Err(Box::new(plain(
+            StatusCode::FORBIDDEN,
+            "This account cannot sign in.",
+        )));
     };
     let s = Signed {
         token,
@@ -132,11 +136,11 @@ pub fn signed_post(
     };
     let given = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !session::same(given, &s.session.csrf) {
-        return Err(html::error_page(
+        return Err(Box::new(html::error_page(
             &s.frame("Refused", current),
             StatusCode::FORBIDDEN,
             "The form did not carry this session's CSRF token: reload the page and try again.",
-        ));
+        )));
     }
     Ok(s)
 }
@@ -208,6 +212,15 @@ pub async fn rest(app: &App, who: &Principal, method: Method, path: &str) -> Rep
 /// A path segment or query value, percent-encoded.
 pub fn enc(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The SVM key of a path that lists over SVMs: every SVM (`*`), or an SVM-scoped
+/// user's own (such a user addresses its SVM by uuid).
+pub fn all_svms(who: &Principal) -> String {
+    match &who.svm {
+        Some((uuid, _)) => enc(uuid),
+        None => "*".to_string(),
+    }
 }
 
 /// The SVMs the user sees, by name.

@@ -26,7 +26,7 @@ pub async fn page(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = &s.who;
     let csrf = &s.session.csrf;
@@ -34,7 +34,7 @@ pub async fn page(
         &app,
         who,
         Method::GET,
-        "/api/protocols/vscan/*/on-demand-policies?fields=name,svm,scan_paths,log_path,schedule,remediation,incremental&max_records=1000",
+        &format!("/api/protocols/vscan/{}/on-demand-policies?fields=name,svm,scan_paths,log_path,schedule,remediation,incremental&max_records=1000", super::all_svms(who)),
     )
     .await;
     if !policies.ok() {
@@ -122,7 +122,7 @@ pub async fn page(
         &app,
         who,
         Method::GET,
-        "/api/protocols/vscan/*/on-demand-runs?fields=svm,uuid,policy,type,trigger,status,start_time,end_time,files_scanned,infected_count,error_count,report&max_records=20",
+        &format!("/api/protocols/vscan/{}/on-demand-runs?fields=svm,uuid,policy,type,trigger,status,start_time,end_time,files_scanned,infected_count,error_count,report&max_records=20", super::all_svms(who)),
     )
     .await;
     let act_svms: Vec<String> = super::svms(&app, who)
@@ -235,7 +235,7 @@ async fn policy_action(
 ) -> Response {
     let s = match super::signed_post(&app, &headers, &form, HERE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let (svm, policy) = (get("svm"), get("policy"));
@@ -285,7 +285,7 @@ pub async fn report(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     let reply = rest(

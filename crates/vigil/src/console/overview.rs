@@ -16,7 +16,7 @@ use crate::http::App;
 pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = &s.who;
     let svms = super::svms(&app, who).await;
@@ -90,13 +90,14 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
     }
     main.push_str("</tbody></table></section>");
 
+    let key = super::all_svms(who);
     let since = crate::scanning::events::event_time(Utc::now() - chrono::TimeDelta::hours(24));
     let threats = rest(
         &app,
         who,
         Method::GET,
         &format!(
-            "/api/protocols/vscan/*/events?type=file_infected&event_time=%3E{}&fields=svm,event_time,file_path,server&max_records=10",
+            "/api/protocols/vscan/{key}/events?type=file_infected&event_time=%3E{}&fields=svm,event_time,file_path,server&max_records=10",
             enc(&since)
         ),
     )
@@ -106,7 +107,7 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
         who,
         Method::GET,
         &format!(
-            "/api/protocols/vscan/*/events?type=file_infected&event_time=%3E{}&return_records=false",
+            "/api/protocols/vscan/{key}/events?type=file_infected&event_time=%3E{}&return_records=false",
             enc(&since)
         ),
     )

@@ -22,14 +22,14 @@ pub async fn page(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = &s.who;
     let reply = rest(
         &app,
         who,
         Method::GET,
-        "/api/protocols/vscan/*/quarantine?fields=svm,id,path,threat,size,quarantine_time&max_records=1000&order_by=quarantine_time%20desc",
+        &format!("/api/protocols/vscan/{}/quarantine?fields=svm,id,path,threat,size,quarantine_time&max_records=1000&order_by=quarantine_time%20desc", super::all_svms(who)),
     )
     .await;
     if !reply.ok() {
@@ -92,7 +92,7 @@ pub async fn restore(
 ) -> Response {
     let s = match super::signed_post(&app, &headers, &form, HERE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let reply = rest(
@@ -120,7 +120,7 @@ pub async fn delete(
 ) -> Response {
     let s = match super::signed_post(&app, &headers, &form, HERE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let (svm, id, path) = (get("svm"), get("id"), get("path"));

@@ -22,7 +22,7 @@ pub async fn page(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let who = &s.who;
     let services = rest(
@@ -144,7 +144,7 @@ pub async fn regenerate(
 ) -> Response {
     let s = match super::signed_post(&app, &headers, &form, HERE) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let user = get("user");

@@ -104,7 +104,7 @@ async fn configs(app: &App, who: &Principal, svm: Option<&str>) -> super::Reply 
         Method::GET,
         &format!(
             "/api/protocols/audit/{}/object-store?fields=*",
-            svm.map_or_else(|| "*".to_string(), enc)
+            svm.map_or_else(|| super::all_svms(who), enc)
         ),
     )
     .await
@@ -113,7 +113,7 @@ async fn configs(app: &App, who: &Principal, svm: Option<&str>) -> super::Reply 
 pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let reply = configs(&app, &s.who, None).await;
     if !reply.ok() {
@@ -202,7 +202,7 @@ pub async fn download(
 ) -> Response {
     let s = match super::signed(&app, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let svm = q.get("svm").map(String::as_str).unwrap_or_default();
     let file = q.get("file").map(String::as_str).unwrap_or_default();
