@@ -29,6 +29,10 @@ APT_PACKAGES=(
   # libfaketime: the conformance suite runs a second time a year and a month ahead, so
   # that a test depending on today's date fails here instead of on a later day.
   faketime
+  # The web console's browser tests (test_console_browser.py): headless Chromium driven
+  # over WebDriver by chromedriver.
+  chromium
+  chromium-driver
 )
 
 missing=()

@@ -273,6 +273,35 @@ impl Api {
         body: Result<Bytes, usize>,
         request_id: &str,
     ) -> Response {
+        let principal = self.auth.authenticate(headers).await;
+        self.handle_for(principal, method, uri, headers, body, request_id)
+            .await
+    }
+
+    /// [`Api::handle`] for a caller another door has already authenticated (the web
+    /// console's session): the same routes, RBAC and errors as a REST client gets.
+    pub async fn handle_as(
+        &self,
+        principal: Principal,
+        method: HttpMethod,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Result<Bytes, usize>,
+        request_id: &str,
+    ) -> Response {
+        self.handle_for(Some(principal), method, uri, headers, body, request_id)
+            .await
+    }
+
+    async fn handle_for(
+        &self,
+        principal: Option<Principal>,
+        method: HttpMethod,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Result<Bytes, usize>,
+        request_id: &str,
+    ) -> Response {
         let json_only = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
@@ -283,7 +312,7 @@ impl Api {
             });
         let head = method == HttpMethod::HEAD;
         let mut response = match self
-            .handle_inner(method, uri, headers, body, json_only, request_id)
+            .handle_inner(principal, method, uri, body, json_only, request_id)
             .await
         {
             Ok(r) => r,
@@ -319,14 +348,14 @@ impl Api {
 
     async fn handle_inner(
         &self,
+        principal: Option<Principal>,
         method: HttpMethod,
         uri: &axum::http::Uri,
-        headers: &HeaderMap,
         body: Result<Bytes, usize>,
         json_only: bool,
         request_id: &str,
     ) -> ApiResult<Response> {
-        let Some(principal) = self.auth.authenticate(headers).await else {
+        let Some(principal) = principal else {
             return Err(ApiError::new(
                 Code::Unauthenticated,
                 "Authentication failed: a valid user name and password are required.",

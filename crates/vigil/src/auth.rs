@@ -105,15 +105,15 @@ impl Authenticator for Accounts {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
-        let account = find_account(&self.store, name)?;
-        // An account without the `http` application (only `ontapi` or `ssh`) has no
-        // access to this API, as on ONTAP.
-        let http = account["applications"]
-            .as_array()
-            .is_none_or(|apps| apps.iter().any(|a| a["application"] == "http"));
-        if account["locked"] == true || !http {
-            return None;
-        }
+        self.login(name, password).await
+    }
+}
+
+impl Accounts {
+    /// The principal of `name` when `password` is its password and the account may use
+    /// this API (HTTP Basic and the console's login form both come here).
+    pub async fn login(&self, name: &str, password: &str) -> Option<Principal> {
+        let account = self.usable(name)?;
         let stored = account["password_hash"].as_str()?.to_string();
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         let cached = {
@@ -131,5 +131,22 @@ impl Authenticator for Accounts {
                 .insert(name.to_string(), (stored, digest));
         }
         self.principal(&account)
+    }
+
+    /// The principal of an account that logged in earlier, as the account is now: a
+    /// session ends when its account is deleted, locked or loses `http`, and follows
+    /// role changes.
+    pub fn current(&self, name: &str) -> Option<Principal> {
+        self.principal(&*self.usable(name)?)
+    }
+
+    fn usable(&self, name: &str) -> Option<Arc<Value>> {
+        let account = find_account(&self.store, name)?;
+        // An account without the `http` application (only `ontapi` or `ssh`) has no
+        // access to this API, as on ONTAP.
+        let http = account["applications"]
+            .as_array()
+            .is_none_or(|apps| apps.iter().any(|a| a["application"] == "http"));
+        (account["locked"] != true && http).then_some(account)
     }
 }

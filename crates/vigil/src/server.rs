@@ -179,7 +179,9 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
         Arc::clone(&scanners),
         Arc::clone(&events),
         config.data_dir.clone(),
-        Arc::new(crate::scanning::observer::Metrics),
+        Arc::new(crate::scanning::observer::Live {
+            hub: Arc::clone(events.live()),
+        }),
     ));
     let on_access =
         crate::scanning::on_access::OnAccess::new(Arc::clone(&store), Arc::clone(&scanning));

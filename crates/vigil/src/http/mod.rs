@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | RMM managed-antivirus reporting | `GET /api?service=…` (and `/api/`) | [`rmm`] |
 //! | Prometheus metrics | `GET /metrics` (allow-list or bearer token, [`access`]) | [`metrics`] |
+//! | Web console | `/console/…` (session cookie, CSRF tokens) | [`crate::console`] |
+//! | Live stream (SSE) | `GET /api/vigil/stream` (session or Basic) | [`stream`] |
 //! | ONTAP REST | everything else (ONTAP's own 404 for unknown paths) | [`ontap`] |
 //!
 //! Before any of them, [`lenient`] mends HTTP/1 request lines that curl and some
@@ -18,6 +20,7 @@ pub mod lenient;
 pub mod metrics;
 mod ontap;
 mod rmm;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ pub struct App {
     pub state: Arc<State>,
     /// The metrics recorder and who may read it; `None` when metrics are off.
     pub exporter: Option<metrics::Exporter>,
+    pub console: Arc<crate::console::Console>,
 }
 
 pub fn router(state: &Arc<State>) -> Router {
@@ -44,9 +48,12 @@ pub fn router(state: &Arc<State>) -> Router {
         api: Arc::new(crate::api::build(state)),
         state: Arc::clone(state),
         exporter,
+        console: Arc::new(crate::console::Console::new(state)),
     };
     Router::new()
         .route("/metrics", get(metrics::handle))
+        .route("/api/vigil/stream", get(stream::handle))
+        .merge(crate::console::routes())
         .route("/api", get(rmm::handle))
         .route("/api/", get(rmm::handle))
         .fallback(ontap::handle)

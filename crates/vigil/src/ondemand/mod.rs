@@ -8,10 +8,12 @@
 //! is recorded `FAILED` at the next start (not resumed): its report and record say which
 //! files it did not reach only by their absence, so the next run scans them.
 
+mod progress;
 mod schedule;
 mod walk;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use rest::{ApiError, ApiResult, Code};
@@ -193,7 +195,16 @@ pub async fn run(
         Arc::clone(&ticket.cancel),
         roots,
     ));
-    let walked = scan_all(&state.scanning, &walk, &job, &mut tally).await;
+    let hub = Arc::clone(state.events.live());
+    let progress = Arc::new(progress::Progress::default());
+    let ticker = progress::follow(
+        Arc::clone(&hub),
+        svm_uuid.clone(),
+        record.clone(),
+        Arc::clone(&progress),
+    );
+    let walked = scan_all(&state.scanning, &walk, &job, &mut tally, &progress).await;
+    ticker.abort();
 
     let ended = Utc::now();
     tally.errors.extend(walked.errors);
@@ -214,6 +225,7 @@ pub async fn run(
         return Err(ApiError::not_found("svm.uuid"));
     }
     records::save(&state.store, &record).await?;
+    progress::finished(&hub, &svm_uuid, &record, &progress);
     telemetry::ondemand::RunFinished { status }.emit();
     drop(ticket);
     schedule::trim_runs(&state).await;
@@ -227,6 +239,7 @@ async fn scan_all(
     walk: &Arc<walk::Walk>,
     job: &Job,
     tally: &mut Tally,
+    progress: &progress::Progress,
 ) -> walk::Walked {
     let (tx, mut rx) = mpsc::channel::<Vec<Opened>>(BATCHES_IN_FLIGHT);
     let walkers: Vec<_> = (0..walker_threads())
@@ -239,6 +252,9 @@ async fn scan_all(
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut scans: JoinSet<Vec<(String, Outcome)>> = JoinSet::new();
     while let Some(batch) = rx.recv().await {
+        progress
+            .queued
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
@@ -249,11 +265,12 @@ async fn scan_all(
             service.scan_opened(&view, &job, batch).await
         });
         while let Some(done) = scans.try_join_next() {
-            count(tally, done);
+            count(tally, done, progress);
         }
     }
+    progress.walk_done.store(true, Ordering::Relaxed);
     while let Some(done) = scans.join_next().await {
-        count(tally, done);
+        count(tally, done, progress);
     }
     let mut parts = Vec::new();
     for walker in walkers {
@@ -269,12 +286,22 @@ async fn scan_all(
     walk::merge(parts)
 }
 
-fn count(tally: &mut Tally, done: Result<Vec<(String, Outcome)>, tokio::task::JoinError>) {
+fn count(
+    tally: &mut Tally,
+    done: Result<Vec<(String, Outcome)>, tokio::task::JoinError>,
+    progress: &progress::Progress,
+) {
     match done {
         Ok(finished) => {
+            progress
+                .done
+                .fetch_add(finished.len() as u64, Ordering::Relaxed);
             for (path, outcome) in finished {
                 tally.add(path, outcome);
             }
+            progress
+                .infected
+                .store(tally.infected.len() as u64, Ordering::Relaxed);
         }
         Err(e) => tally.errors.push(RunError::new(
             "",

@@ -31,13 +31,21 @@ pub struct Event {
 pub struct EventLog {
     tx: mpsc::UnboundedSender<Event>,
     node: Value,
+    /// Followers of the streaming endpoint see each event as it is recorded.
+    live: Arc<crate::live::Hub>,
 }
 
 impl EventLog {
     /// The log and the receiving end for [`run_writer`].
     pub fn new(node: Value) -> (Arc<EventLog>, mpsc::UnboundedReceiver<Event>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Arc::new(EventLog { tx, node }), rx)
+        let live = Arc::new(crate::live::Hub::default());
+        (Arc::new(EventLog { tx, node, live }), rx)
+    }
+
+    /// The live feed this log publishes to; on-demand runs publish their progress there.
+    pub fn live(&self) -> &Arc<crate::live::Hub> {
+        &self.live
     }
 
     pub fn record(&self, svm: &str, kind: &'static str, mut body: Value) {
@@ -48,6 +56,8 @@ impl EventLog {
         if body.get("event_time").is_none() {
             body["event_time"] = json!(event_time(Utc::now()));
         }
+        self.live
+            .publish(crate::live::Topic::Events, svm, body.clone());
         let _ = self.tx.send(Event {
             svm: svm.to_string(),
             kind,

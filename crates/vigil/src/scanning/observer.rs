@@ -80,3 +80,18 @@ impl ScanObserver for Metrics {
         .emit();
     }
 }
+
+/// The node's observer when the console is served: [`Metrics`], and the per-minute scan
+/// counts of the overview's chart.
+pub struct Live {
+    pub hub: std::sync::Arc<crate::live::Hub>,
+}
+
+impl ScanObserver for Live {
+    fn file_scanned(&self, event: &FileScanned<'_>) {
+        Metrics.file_scanned(event);
+        if event.outcome != OutcomeKind::Skipped {
+            self.hub.count_scan(event.svm);
+        }
+    }
+}
