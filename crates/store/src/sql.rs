@@ -8,7 +8,7 @@ use sqlx::{
 
 use crate::StoreError;
 use crate::backend::Change;
-use crate::events::EventQuery;
+use crate::events::{EventQuery, StoredEvent};
 
 const UPSERT_DOC: &str = "INSERT INTO docs (kind, id, body) VALUES ($1, $2, $3) \
      ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body";
@@ -111,7 +111,7 @@ pub fn offset(q: &EventQuery) -> i64 {
     i64::try_from(q.offset).unwrap_or(i64::MAX)
 }
 
-pub fn body(seq: i64, body: &str) -> Result<Value, StoreError> {
+fn body_of(seq: i64, body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
         kind: "vscan_event".into(),
         id: seq.to_string(),
@@ -205,4 +205,77 @@ where
         .await?;
     let n: i64 = row.try_get(0)?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Every stored document as (kind, id, body).
+pub async fn load_documents<DB>(pool: &Pool<DB>) -> Result<Vec<(String, String, Value)>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    let rows = sqlx::query::<DB>("SELECT kind, id, body FROM docs")
+        .fetch_all(pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let id: String = row.try_get("id")?;
+        let body: String = row.try_get("body")?;
+        let value = document(&kind, &id, &body)?;
+        out.push((kind, id, value));
+    }
+    Ok(out)
+}
+
+/// One document, or `None` when it does not exist.
+pub async fn load_document<DB>(
+    pool: &Pool<DB>,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Value>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    let row = sqlx::query::<DB>("SELECT body FROM docs WHERE kind = $1 AND id = $2")
+        .bind(kind.to_string())
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => {
+            let body: String = row.try_get("body")?;
+            Ok(Some(document(kind, id, &body)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The rows of [`select`] as events.
+pub fn events<R>(rows: Vec<R>) -> Result<Vec<StoredEvent>, StoreError>
+where
+    R: Row,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    for<'n> &'n str: ColumnIndex<R>,
+{
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let body: String = row.try_get("body")?;
+        out.push(StoredEvent {
+            seq,
+            svm: row.try_get("svm")?,
+            time: row.try_get("time")?,
+            kind: row.try_get("type")?,
+            body: body_of(seq, &body)?,
+        });
+    }
+    Ok(out)
 }

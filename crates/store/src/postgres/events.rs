@@ -38,17 +38,5 @@ pub async fn query(pool: &PgPool, q: &EventQuery) -> Result<Vec<StoredEvent>, St
         .push(" OFFSET ")
         .push_bind(sql::offset(q));
     let rows = select.build().fetch_all(pool).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get("seq")?;
-        let body: String = row.try_get("body")?;
-        out.push(StoredEvent {
-            seq,
-            svm: row.try_get("svm")?,
-            time: row.try_get("time")?,
-            kind: row.try_get("type")?,
-            body: sql::body(seq, &body)?,
-        });
-    }
-    Ok(out)
+    sql::events(rows)
 }

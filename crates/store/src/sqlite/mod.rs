@@ -7,7 +7,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::{Sqlite, SqlitePool};
 
 use crate::backend::{Backend, Change, Invalidation, WriteSession};
 use crate::events::{EventQuery, NewEvent, StoredEvent};
@@ -62,33 +62,11 @@ impl WriteSession for SqliteWrite {
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn load_documents(&self) -> Result<Vec<(String, String, Value)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, id, body FROM docs")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let id: String = row.try_get("id")?;
-            let body: String = row.try_get("body")?;
-            let value = sql::document(&kind, &id, &body)?;
-            out.push((kind, id, value));
-        }
-        Ok(out)
+        sql::load_documents(&self.pool).await
     }
 
     async fn load_document(&self, kind: &str, id: &str) -> Result<Option<Value>, StoreError> {
-        let row = sqlx::query("SELECT body FROM docs WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => {
-                let body: String = row.try_get("body")?;
-                Ok(Some(sql::document(kind, id, &body)?))
-            }
-            None => Ok(None),
-        }
+        sql::load_document(&self.pool, kind, id).await
     }
 
     async fn begin_write(&self) -> Result<Box<dyn WriteSession>, StoreError> {

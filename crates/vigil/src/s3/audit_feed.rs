@@ -33,9 +33,9 @@ use store::Store;
 
 use super::buckets;
 use super::hooks::{AuditRefused, Change, PendingRead, PendingUpload, S3Hooks, S3Operation};
-use s3s::S3Error;
 use super::storage::BucketDir;
 use super::trail::{self, Trail};
+use s3s::S3Error;
 
 /// Under the node's data directory: uploads whose record is written and whose answer
 /// is not sent yet.
