@@ -188,7 +188,8 @@ def test_run_now_and_live_progress_to_100_percent(server, env, browser):
     assert b.find_all(f"{sel} a.report")
 
     # the run-now button starts one more run as the signed-in user
-    b.click("#policies button[type=submit]")
+    # the shared server lists other tests' policies too: this SVM's own button
+    b.click(f"#policies form:has(input[name=svm][value='{env.svm}']) button[type=submit]")
     b.wait("the note", lambda: b.js("var n = document.querySelector('.note'); return n && n.textContent") == "Started a run of progress.")
     b.wait("the button's run to complete", lambda: len(
         [r for r in env.runs() if r["policy"] == "progress" and r["status"] == "COMPLETED"]) == 2, timeout=120)
@@ -213,7 +214,8 @@ def test_restore_a_quarantined_file_from_the_console(server, env, browser):
     login(b, server)
     b.get(server.url("/console/quarantine"))
     b.shot("quarantine")
-    b.click("#quarantine button[type=submit]")  # the first button of a row restores
+    # this SVM's row (the shared server may hold others'); its first button restores
+    b.click(f"#quarantine form:has(input[name=svm][value='{env.svm}']) button[type=submit]")
     b.wait("the restore note", lambda: b.js("var n = document.querySelector('.note'); return n && n.textContent") == "Restored /data/eicar.com.")
     assert target.read_bytes() == EICAR
     assert env.quarantine() == []
@@ -228,7 +230,7 @@ def test_delete_from_quarantine_asks_first(server, env, browser):
     assert len(env.quarantine()) == 1
     login(b, server)
     b.get(server.url("/console/quarantine"))
-    b.click("#quarantine form[action='/console/quarantine/delete'] button")
+    b.click(f"#quarantine form[action='/console/quarantine/delete']:has(input[name=svm][value='{env.svm}']) button")
     b.wait("the confirmation page", lambda: b.js("return document.title") == "Delete from quarantine · Vigil")
     assert len(env.quarantine()) == 1, "nothing is deleted before the confirmation"
     b.shot("confirm")
