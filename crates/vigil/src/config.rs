@@ -168,7 +168,7 @@ pub struct Config {
     pub s3_port_offset: u16,
     /// Who may read `/metrics`; `None` when metrics are off.
     pub metrics: Option<MetricsAccess>,
-    pub fanotify: crate::fanotify::Settings,
+    pub fanotify: FanotifySettings,
 }
 
 impl ServeArgs {
@@ -316,8 +316,8 @@ impl ServeArgs {
                     .unwrap_or(DEFAULT_METRICS_ALLOW),
             )?),
         };
-        let fanotify_defaults = crate::fanotify::Settings::default();
-        let fanotify = crate::fanotify::Settings {
+        let fanotify_defaults = FanotifySettings::default();
+        let fanotify = FanotifySettings {
             enabled: self.fanotify.or(file.fanotify).unwrap_or(false),
             deadline: self
                 .fanotify_deadline_ms
@@ -465,5 +465,25 @@ mod tests {
         assert_eq!(c.node_name, "from-flag");
         assert_eq!(c.cluster_name, "c1");
         assert!(c.data_dir.ends_with("d"));
+    }
+}
+
+/// `vigil serve` options of the fanotify on-access door (crate::fanotify).
+#[derive(Debug, Clone)]
+pub struct FanotifySettings {
+    pub enabled: bool,
+    /// Longest an opener waits for a verdict.
+    pub deadline: Duration,
+    /// Decisions in flight at most (permission events read and not yet answered).
+    pub max_pending: usize,
+}
+
+impl Default for FanotifySettings {
+    fn default() -> FanotifySettings {
+        FanotifySettings {
+            enabled: false,
+            deadline: Duration::from_secs(5),
+            max_pending: 256,
+        }
     }
 }

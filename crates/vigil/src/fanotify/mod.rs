@@ -47,25 +47,7 @@ use decide::Access;
 use marks::Marks;
 use sys::{Group, Inotify, Opener};
 
-/// `vigil serve` options of the door.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub enabled: bool,
-    /// Longest an opener waits for a verdict.
-    pub deadline: Duration,
-    /// Decisions in flight at most (permission events read and not yet answered).
-    pub max_pending: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            enabled: false,
-            deadline: Duration::from_secs(5),
-            max_pending: 256,
-        }
-    }
-}
+pub use crate::config::FanotifySettings as Settings;
 
 /// Close-write rescans in flight at most; more are dropped (the next open scans).
 const MAX_BACKGROUND: usize = 16;
