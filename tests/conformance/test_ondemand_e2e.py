@@ -9,7 +9,6 @@ links, and run record retention.
 
 EICAR is assembled at run time so that this file is never flagged itself."""
 
-import hashlib
 import io
 import os
 import re
@@ -18,7 +17,6 @@ import subprocess
 import tarfile
 import time
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +25,8 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, VigilServer, unique, vigil_binary, wait_job
 from test_mav_service import mav, xmllint
-from vscan_common import VSCAN, check_err, od_url, pools_url
+from vscan_common import EICAR, VSCAN, check_err, od_url, poll, pools_url, zip_of
 
-# The EICAR test file from reversed pieces.
-_REVERSED = ("$}7)CC7)^P(45XZP\\4[PA@%P!O5X", "-DRADNATS-RACIE", "*H+H$!ELIF-TSET-SURIVITNA")
-EICAR = "".join(p[::-1] for p in _REVERSED).encode()
-assert len(EICAR) == 68 and hashlib.md5(EICAR).hexdigest() == "44d88612fea8a8f36de82e1278abb02f"
 
 EICAR_NAME = "Vigil.Test.EICAR"
 # EICAR at offset 512 of the gunzipped tar stream: the engine's rule for EICAR anywhere
@@ -48,17 +42,6 @@ RUN_RE = re.compile(
 
 
 # -- building blocks ---------------------------------------------------------------------
-
-
-def zip_of(members):
-    """A deflated zip (fixed member times, so the same bytes every time)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 2, 3, 4, 5))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buf.getvalue()
 
 
 def tgz_of(members):
@@ -103,17 +86,6 @@ def utc(t: str) -> datetime:
 def mav_time(t: str) -> str:
     """A run record's time as list_mav_scans shows it (UTC, to the second)."""
     return utc(t).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def poll(what, probe, timeout=DEADLINE, every=0.1):
-    """Calls `probe` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
 
 
 # -- server-side set-up ------------------------------------------------------------------

@@ -8,14 +8,10 @@ Vscan events. Decisions: docs/s3.md ("On-access scanning") and docs/on-access.md
 
 EICAR is assembled at run time so that this file is never flagged itself."""
 
-import hashlib
-import io
 import os
 import subprocess
-import time
 import uuid
 import xml.etree.ElementTree as ET
-import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -25,34 +21,10 @@ from s3_common import (  # noqa: F401 (s3env is a fixture)
     S3, bucket_dir, free_port, s3_error_code, s3env,
 )
 from test_mav_service import mav, xmllint
-from vscan_common import VSCAN, check_err, oa_url, pools_url
+from vscan_common import EICAR, VSCAN, check_err, oa_url, poll, pools_url, zip_of
 
-_REVERSED = ("$}7)CC7)^P(45XZP\\4[PA@%P!O5X", "-DRADNATS-RACIE", "*H+H$!ELIF-TSET-SURIVITNA")
-EICAR = "".join(p[::-1] for p in _REVERSED).encode()
-assert hashlib.md5(EICAR).hexdigest() == "44d88612fea8a8f36de82e1278abb02f"
 INFECTED = "VirusDetected"
-DEADLINE = 60
 MIB = 1024 * 1024
-
-
-def zip_of(members):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 2, 3, 4, 5))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buf.getvalue()
-
-
-def poll(what, probe, timeout=DEADLINE, every=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
 
 
 def status(exc_info) -> int:

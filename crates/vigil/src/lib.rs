@@ -28,3 +28,4 @@ pub mod s3;
 pub mod scanning;
 pub mod server;
 pub mod state;
+pub mod tenancy;

@@ -215,7 +215,16 @@ pub async fn open_state(config: Config) -> anyhow::Result<Arc<State>> {
     api::s3_audit::restore(&state).await;
     crate::s3::audit_feed::recover(&state.audit, &state.config.data_dir).await;
     crate::s3::endpoints::restore(&state);
-    crate::fanotify::start(&state);
+    crate::fanotify::start(
+        &state.fanotify,
+        crate::fanotify::Services {
+            store: Arc::clone(&state.store),
+            on_access: Arc::clone(&state.on_access),
+            events: Arc::clone(&state.events),
+            scanners: Arc::clone(&state.scanners),
+            data_dir: state.config.data_dir.clone(),
+        },
+    );
     Ok(state)
 }
 

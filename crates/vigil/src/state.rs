@@ -13,10 +13,8 @@ use crate::scanning::ScanService;
 use crate::scanning::events::EventLog;
 use crate::scanning::running::RunningScans;
 
-pub const CLUSTER_KIND: &str = "cluster";
-pub const SVM_KIND: &str = "svm";
-/// Cluster job schedules (`/api/cluster/schedules`), which on-demand policies name.
-pub const SCHEDULE_KIND: &str = "schedule";
+use crate::tenancy;
+pub use crate::tenancy::{CLUSTER_KIND, SCHEDULE_KIND, SVM_KIND};
 
 pub struct State {
     pub store: Arc<Store>,
@@ -43,24 +41,16 @@ pub struct State {
 
 impl State {
     pub fn cluster(&self) -> Value {
-        self.store
-            .get(CLUSTER_KIND, CLUSTER_KIND)
-            .map(|v| (*v).clone())
-            .unwrap_or_else(|| json!({}))
+        tenancy::cluster(&self.store)
     }
 
     pub fn cluster_name(&self) -> String {
         self.admin_svm().1
     }
 
-    /// The cluster's admin SVM, which owns cluster-scoped accounts. ONTAP gives it the
-    /// cluster's name; Vigil also gives it the cluster's uuid.
+    /// The cluster's admin SVM, which owns cluster-scoped accounts.
     pub fn admin_svm(&self) -> (String, String) {
-        let c = self.cluster();
-        (
-            c["uuid"].as_str().unwrap_or_default().to_string(),
-            c["name"].as_str().unwrap_or_default().to_string(),
-        )
+        tenancy::admin_svm(&self.store)
     }
 
     pub fn node_ref(&self) -> Value {
@@ -72,7 +62,7 @@ impl State {
     }
 
     pub fn svm(&self, uuid: &str) -> Option<Arc<Value>> {
-        self.store.get(SVM_KIND, uuid)
+        tenancy::svm(&self.store, uuid)
     }
 
     /// A data SVM, or the admin SVM by the cluster's uuid (Vscan objects of the cluster
@@ -86,34 +76,19 @@ impl State {
     }
 
     pub fn data_svm_uuids(&self) -> Vec<String> {
-        self.store
-            .list(SVM_KIND)
-            .iter()
-            .filter_map(|s| s["uuid"].as_str().map(String::from))
-            .collect()
+        tenancy::data_svm_uuids(&self.store)
     }
 
-    /// The data SVMs that are running: a stopped SVM serves no data, so its scanner
-    /// connections are dropped and its scheduled runs wait until it runs again.
     pub fn running_svm_uuids(&self) -> Vec<String> {
-        self.store
-            .list(SVM_KIND)
-            .iter()
-            .filter(|s| s["state"].as_str().is_none_or(|st| st == "running"))
-            .filter_map(|s| s["uuid"].as_str().map(String::from))
-            .collect()
+        tenancy::running_svm_uuids(&self.store)
     }
 
-    /// The Vscan configuration as stored now.
     pub fn vscan(&self) -> vscan::config::Snapshot {
-        vscan::config::Snapshot::load(&*self.store, &self.admin_svm().0)
+        tenancy::vscan(&self.store)
     }
 
     pub fn svm_by_name(&self, name: &str) -> Option<Arc<Value>> {
-        self.store
-            .list(SVM_KIND)
-            .into_iter()
-            .find(|s| s["name"] == name)
+        tenancy::svm_by_name(&self.store, name)
     }
 
     /// Finds an SVM from a `{uuid, name}` reference in a request body; both given must
@@ -151,13 +126,7 @@ impl State {
 
     /// The namespace of an SVM record.
     pub fn namespace(&self, svm: &Value) -> ApiResult<Namespace> {
-        let root = svm["root_path"].as_str().unwrap_or_default();
-        Namespace::new(std::path::Path::new(root)).map_err(|e| {
-            ApiError::internal(format!(
-                "The namespace root {root} of SVM {} is unusable: {e}",
-                svm["name"]
-            ))
-        })
+        tenancy::namespace(svm).map_err(ApiError::internal)
     }
 }
 

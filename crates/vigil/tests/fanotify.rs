@@ -12,24 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, eicar};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// The EICAR test string, assembled at run time so this source file is not itself
-/// flagged by a scanner.
-fn eicar() -> Vec<u8> {
-    let reversed = [
-        "*H+H$!ELIF-TSET-SURIVITNA-",
-        "DRADNATS-RACIE$}7)CC7)^P(45XZP\\4[PA@%P!O5X",
-    ];
-    reversed
-        .concat()
-        .chars()
-        .rev()
-        .collect::<String>()
-        .into_bytes()
-}
 
 /// A tmpfs mounted for the test, unmounted (lazily: a test that failed may leave a
 /// process inside) when it ends.

@@ -4,26 +4,22 @@
 //! `OnAccess::check` what a door would and checks the decision, the Vscan events and
 //! the day's `ACTIVE` run record.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use scan::remote::{Assignment, Desired, Manager, ManagerConfig, Role};
 use serde_json::{Value, json};
 use store::Store;
 use store::events::EventQuery;
-use vigil::scanning::events::{EventLog, Retention, run_writer};
-use vigil::scanning::observer::ScanCounters;
 use vigil::scanning::on_access::{Access, AccessDecision, Allowed, OnAccess};
 use vigil::scanning::records::RUN_KIND;
 use vigil::scanning::{ScanService, Subject, Trigger};
 use vscan::config::{ON_ACCESS_KIND, STATE_KIND, object_id};
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+mod common;
+
+use common::pipeline::{EICAR, NO_SERVER_SVM, SVM};
+
 const ADMIN: &str = "0f0e0d0c-0000-4000-8000-0000000000aa";
-const SVM: &str = "0f0e0d0c-0000-4000-8000-000000000001";
-/// Vscan on, a policy enabled, but no scan server connected.
-const NO_SERVER_SVM: &str = "0f0e0d0c-0000-4000-8000-000000000002";
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -32,67 +28,15 @@ struct Harness {
     on_access: Arc<OnAccess>,
 }
 
+/// The pipeline with the Vscan configuration the REST layer would store: both SVMs
+/// on, each with the enabled policy `p1`.
 async fn harness() -> Harness {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("scanner.sock");
-    let args = scan::ScannerArgs {
-        listen: "off".into(),
-        socket: socket.display().to_string(),
-        scan_threads: Some(2),
-        ..Default::default()
-    };
-    let scanner = scan::Server::bind(&args).await.expect("embedded scanner");
-    let local = scan::dispatch::Local {
-        engine: scanner.engine(),
-        pool: scanner.pool(),
-        addresses: vec![vscan::address::ServerAddress::ClamdUnix {
-            path: socket.clone(),
-        }],
-    };
-    tokio::spawn(scanner.serve(std::future::pending()));
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("db.sqlite")))
-        .await
-        .expect("store");
-    let (events, rx) = EventLog::new(json!({"uuid": "n1", "name": "n1"}));
-    let retention = Retention {
-        max: 1000,
-        max_age: Duration::from_secs(3600),
-    };
-    tokio::spawn(run_writer(Arc::clone(&store), retention, rx));
-    let manager = Manager::new(
-        ManagerConfig {
-            check_interval: Duration::from_millis(200),
-            ..Default::default()
-        },
-        Arc::clone(&events) as _,
-    );
-    manager.set_local(local);
-    manager.set_cache(Arc::new(scan::cache::ScanCache::open(1000, None)));
-    manager.apply(&Desired {
-        enabled_svms: HashSet::from([SVM.to_string(), NO_SERVER_SVM.to_string()]),
-        assignments: vec![Assignment {
-            svm: SVM.into(),
-            server: format!("unix://{}", socket.display()),
-            role: Role::Primary,
-        }],
-        cache_generations: HashMap::new(),
-    });
-    for _ in 0..200 {
-        if !manager.view(SVM).has_no_server() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        !manager.view(SVM).has_no_server(),
-        "the embedded scanner never connected"
-    );
-    let scanning = Arc::new(ScanService::new(
-        Arc::clone(&manager),
-        events,
-        dir.path().join("data"),
-        Arc::new(ScanCounters::default()) as _,
-    ));
+    let common::pipeline::Pipeline {
+        dir,
+        store,
+        scanning,
+        ..
+    } = common::pipeline::start().await;
     let mut txn = store.begin().await;
     txn.put("cluster", "cluster", json!({"uuid": ADMIN, "name": "c1"}));
     for (svm, name) in [(SVM, "vs1"), (NO_SERVER_SVM, "vs2")] {

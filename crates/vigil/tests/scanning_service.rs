@@ -5,101 +5,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use scan::remote::{Assignment, Desired, Manager, ManagerConfig, Role};
+use scan::remote::Desired;
 use serde_json::json;
 use store::Store;
 use store::events::EventQuery;
-use vigil::scanning::events::{EventLog, Retention, run_writer};
-use vigil::scanning::observer::ScanCounters;
-use vigil::scanning::{
-    Job, Outcome, OutcomeKind, Remediation, Remedy, Request, ScanService, Subject, Trigger,
-};
+use vigil::scanning::{Job, Outcome, OutcomeKind, Remediation, Remedy, Request, Subject, Trigger};
 use vscan::scope::{PathStyle, Scope};
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-const SVM: &str = "0f0e0d0c-0000-4000-8000-000000000001";
-const NO_SERVER_SVM: &str = "0f0e0d0c-0000-4000-8000-000000000002";
+mod common;
 
-struct Harness {
-    dir: tempfile::TempDir,
-    store: Arc<Store>,
-    service: ScanService,
-    counters: Arc<ScanCounters>,
-    manager: Arc<Manager>,
-}
+use common::pipeline::{EICAR, NO_SERVER_SVM, SVM};
 
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("scanner.sock");
-    let args = scan::ScannerArgs {
-        listen: "off".into(),
-        socket: socket.display().to_string(),
-        scan_threads: Some(2),
-        ..Default::default()
-    };
-    let scanner = scan::Server::bind(&args).await.expect("embedded scanner");
-    let local = scan::dispatch::Local {
-        engine: scanner.engine(),
-        pool: scanner.pool(),
-        addresses: vec![vscan::address::ServerAddress::ClamdUnix {
-            path: socket.clone(),
-        }],
-    };
-    tokio::spawn(scanner.serve(std::future::pending()));
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("db.sqlite")))
-        .await
-        .expect("store");
-    let (events, rx) = EventLog::new(json!({"uuid": "n1", "name": "n1"}));
-    let retention = Retention {
-        max: 1000,
-        max_age: Duration::from_secs(3600),
-    };
-    tokio::spawn(run_writer(Arc::clone(&store), retention, rx));
-    let manager = Manager::new(
-        ManagerConfig {
-            check_interval: Duration::from_millis(200),
-            ..Default::default()
-        },
-        Arc::clone(&events) as _,
-    );
-    manager.set_local(local);
-    manager.set_cache(Arc::new(scan::cache::ScanCache::open(1000, None)));
-    manager.apply(&Desired {
-        enabled_svms: HashSet::from([SVM.to_string(), NO_SERVER_SVM.to_string()]),
-        assignments: vec![Assignment {
-            svm: SVM.into(),
-            server: format!("unix://{}", socket.display()),
-            role: Role::Primary,
-        }],
-        cache_generations: HashMap::new(),
-    });
-    for _ in 0..200 {
-        if !manager.view(SVM).has_no_server() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        !manager.view(SVM).has_no_server(),
-        "the embedded scanner never connected"
-    );
-    let counters = Arc::new(ScanCounters::default());
-    let service = ScanService::new(
-        Arc::clone(&manager),
-        events,
-        dir.path().join("data"),
-        Arc::clone(&counters) as _,
-    );
-    Harness {
-        dir,
-        store,
-        service,
-        counters,
-        manager,
-    }
+async fn harness() -> common::pipeline::Pipeline {
+    common::pipeline::start().await
 }
 
 fn job(svm: &str, trigger: Trigger, remediation: Remediation) -> Job {
@@ -154,19 +74,19 @@ async fn clean_file_is_scanned_then_answered_from_the_cache() {
     std::fs::write(&file, b"nothing to see").expect("write");
     let job = job(SVM, Trigger::OnAccess, Remediation::Report);
     let first = h
-        .service
+        .scanning
         .scan(&everything(), &job, path_request(&file, "/vol1/clean.txt"))
         .await;
     assert_eq!(first, Outcome::Clean { cached: false });
     let second = h
-        .service
+        .scanning
         .scan(&everything(), &job, path_request(&file, "/vol1/clean.txt"))
         .await;
     assert_eq!(second, Outcome::Clean { cached: true });
     // A change makes it a new file for the cache.
     std::fs::write(&file, b"something else, longer").expect("rewrite");
     let third = h
-        .service
+        .scanning
         .scan(&everything(), &job, path_request(&file, "/vol1/clean.txt"))
         .await;
     assert_eq!(third, Outcome::Clean { cached: false });
@@ -190,7 +110,7 @@ async fn infected_file_is_quarantined_with_events() {
     let file = h.dir.path().join("eicar.com");
     std::fs::write(&file, EICAR).expect("write");
     let outcome = h
-        .service
+        .scanning
         .scan(
             &everything(),
             &job(SVM, Trigger::OnDemand, Remediation::Quarantine),
@@ -241,7 +161,7 @@ async fn bytes_are_scanned_every_time_and_never_remediated() {
             readonly_volume: false,
         };
         assert_eq!(
-            h.service.scan(&everything(), &job, clean).await,
+            h.scanning.scan(&everything(), &job, clean).await,
             Outcome::Clean { cached: false }
         );
     }
@@ -251,7 +171,7 @@ async fn bytes_are_scanned_every_time_and_never_remediated() {
         execute: false,
         readonly_volume: false,
     };
-    match h.service.scan(&everything(), &job, infected).await {
+    match h.scanning.scan(&everything(), &job, infected).await {
         Outcome::Infected { remedy: None, .. } => {}
         other => panic!("{other:?}"),
     }
@@ -276,13 +196,13 @@ async fn an_open_descriptor_is_scanned_and_remediated_only_with_its_path() {
         readonly_volume: false,
     };
     let job = job(SVM, Trigger::OnAccess, Remediation::Rename);
-    match h.service.scan(&everything(), &job, opened(None)).await {
+    match h.scanning.scan(&everything(), &job, opened(None)).await {
         Outcome::Infected { remedy: None, .. } => {}
         other => panic!("{other:?}"),
     }
     assert!(file.exists());
     match h
-        .service
+        .scanning
         .scan(&everything(), &job, opened(Some(file.clone())))
         .await
     {
@@ -311,7 +231,7 @@ async fn scope_skips_before_anything_is_scanned() {
     .expect("scope");
     let scope = vscan::config::policy_scope(&scope, PathStyle::Unix).expect("scope");
     let outcome = h
-        .service
+        .scanning
         .scan(
             &scope,
             &job(SVM, Trigger::OnAccess, Remediation::Delete),
@@ -330,7 +250,7 @@ async fn no_scanner_is_unavailable_not_clean() {
     let file = h.dir.path().join("any.txt");
     std::fs::write(&file, b"x").expect("write");
     let outcome = h
-        .service
+        .scanning
         .scan(
             &everything(),
             &job(NO_SERVER_SVM, Trigger::OnAccess, Remediation::Report),
@@ -345,7 +265,7 @@ async fn no_scanner_is_unavailable_not_clean() {
         cache_generations: HashMap::new(),
     });
     let outcome = h
-        .service
+        .scanning
         .scan(
             &everything(),
             &job(SVM, Trigger::OnAccess, Remediation::Report),
@@ -368,7 +288,7 @@ async fn what_is_not_a_regular_file_fails_without_being_followed() {
         (&h.dir.path().to_path_buf(), "/vol1"),
     ] {
         let outcome = h
-            .service
+            .scanning
             .scan(&everything(), &job, path_request(host, shown))
             .await;
         assert!(
@@ -392,7 +312,7 @@ async fn a_deadline_too_short_for_the_scan_is_unavailable() {
         ..job(SVM, Trigger::OnAccess, Remediation::Report)
     };
     let outcome = h
-        .service
+        .scanning
         .scan(&everything(), &job, path_request(&file, "/vol1/big.bin"))
         .await;
     assert!(matches!(outcome, Outcome::Unavailable(_)), "{outcome:?}");

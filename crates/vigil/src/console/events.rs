@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 
-use super::html::{esc, respond, text};
+use super::html::{esc, text};
+use super::{App, Signed};
 use super::{enc, rest};
 use crate::api::vscan::events::TYPES;
-use crate::http::App;
 
 const PAGE: usize = 50;
 
@@ -29,13 +29,9 @@ fn bound(value: &str) -> Option<String> {
 
 pub async fn page(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let who = &s.who;
     let svms = super::svms(&app, who).await;
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
@@ -126,10 +122,8 @@ pub async fn page(
             text(&e["consecutive_occurrence_count"])
         );
     }
-    if records.is_empty() {
-        main.push_str("<tr class=\"empty\"><td colspan=\"7\">No events match.</td></tr>");
-    }
-    main.push_str("</tbody></table><nav aria-label=\"Pages\" class=\"pager\">");
+    super::html::end_table(&mut main, records.is_empty(), 7, "No events match.");
+    main.push_str("<nav aria-label=\"Pages\" class=\"pager\">");
     let link = |offset: usize| {
         format!(
             "/console/events?svm={}&type={}&from={}&to={}&offset={offset}",
@@ -159,8 +153,5 @@ pub async fn page(
         "<script type=\"application/json\" id=\"svm-names\">{}</script>",
         super::overview::json_for_script(&serde_json::json!(names))
     );
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("Events", "/console/events"), &main),
-    )
+    s.page("Events", "/console/events", &main)
 }

@@ -131,6 +131,17 @@ pub fn page(frame: &Frame<'_>, main: &str) -> String {
     )
 }
 
+/// Closes a table's body; one without rows gets a row that says so (`message`).
+pub fn end_table(main: &mut String, no_rows: bool, columns: usize, message: &str) {
+    if no_rows {
+        main.push_str(&format!(
+            "<tr class=\"empty\"><td colspan=\"{columns}\">{}</td></tr>",
+            esc(message)
+        ));
+    }
+    main.push_str("</tbody></table>");
+}
+
 /// An HTML response with the console's headers: no caching of pages that show data,
 /// no framing, no scripts from elsewhere.
 pub fn respond(status: StatusCode, body: String) -> Response {

@@ -8,9 +8,9 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::App;
 use super::html::{esc, respond};
 use super::session::{self, COOKIE, LOGIN_COOKIE};
-use crate::http::App;
 
 fn login_page(token: &str, error: Option<&str>) -> String {
     let error = error
@@ -95,16 +95,8 @@ pub async fn submit(
     r
 }
 
-pub async fn logout(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let s = match super::signed_post(&app, &headers, &form, "/console/") {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    app.console.sessions.close(&s.token);
+pub async fn logout(AxumState(app): AxumState<App>, action: super::Action) -> Response {
+    app.console.sessions.close(&action.signed.token);
     let mut r = Redirect::to("/console/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&app.console.sessions.set_cookie(COOKIE, "", Some(0))) {
         r.headers_mut().append(header::SET_COOKIE, v);

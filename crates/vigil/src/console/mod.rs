@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::{Form, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,9 +35,17 @@ use rest::Principal;
 use serde_json::Value;
 
 use crate::auth::Accounts;
-use crate::http::App;
 use html::Frame;
 use session::{Session, Sessions};
+
+/// What every console handler gets: the REST API it acts through (as the signed-in
+/// user), the server state and the console's own sessions.
+#[derive(Clone)]
+pub struct App {
+    pub api: Arc<rest::Api>,
+    pub state: Arc<crate::state::State>,
+    pub console: Arc<Console>,
+}
 
 /// What the console keeps: its sessions and the accounts it signs users in with.
 pub struct Console {
@@ -53,7 +63,7 @@ impl Console {
     }
 }
 
-pub fn routes() -> Router<App> {
+pub fn routes(app: App) -> Router {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/", get(overview::page))
@@ -72,6 +82,7 @@ pub fn routes() -> Router<App> {
         .route("/console/s3", get(s3::page))
         .route("/console/s3/regenerate", post(s3::regenerate))
         .route("/console/assets/{name}", get(assets::serve))
+        .with_state(app)
 }
 
 /// A signed-in request.
@@ -89,6 +100,60 @@ impl Signed {
             who: &self.who,
             csrf: &self.session.csrf,
         }
+    }
+
+    /// A page of the console for this user, answered 200.
+    pub fn page(&self, title: &str, current: &str, main: &str) -> Response {
+        html::respond(
+            StatusCode::OK,
+            html::page(&self.frame(title, current), main),
+        )
+    }
+}
+
+/// A page handler's user: anyone not signed in is sent to the login page.
+impl FromRequestParts<App> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Signed, Response> {
+        signed(app, &parts.headers).map_err(|r| *r)
+    }
+}
+
+/// A form posted to an action (`/console/quarantine/restore`) by a signed-in user,
+/// carrying the session's CSRF token; a refusal links back to the action's page.
+pub struct Action {
+    pub signed: Signed,
+    form: HashMap<String, String>,
+}
+
+impl Action {
+    /// A field of the form; empty when absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.form.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl FromRequest<App> for Action {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &App) -> Result<Action, Response> {
+        let page = page_of_action(request.uri().path());
+        let headers = request.headers().clone();
+        let Form(form) = Form::<HashMap<String, String>>::from_request(request, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let signed = signed_post(app, &headers, &form, &page).map_err(|r| *r)?;
+        Ok(Action { signed, form })
+    }
+}
+
+/// The page an action belongs to: its path without the last segment
+/// (`/console/logout` belongs to the overview, `/console/`).
+fn page_of_action(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((page, _)) if page != "/console" && !page.is_empty() => page.to_string(),
+        _ => "/console/".to_string(),
     }
 }
 
@@ -110,7 +175,7 @@ pub fn signed(app: &App, headers: &HeaderMap) -> Result<Signed, Box<Response>> {
 
 /// A form post from a signed-in user carrying the session's CSRF token; anything else
 /// is refused before it reaches the API.
-pub fn signed_post(
+fn signed_post(
     app: &App,
     headers: &HeaderMap,
     form: &HashMap<String, String>,

@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use axum::Form;
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::html::{can_act, esc, post_button, respond, text};
+use super::html::{can_act, esc, post_button, text};
+use super::{Action, App, Signed};
 use super::{back, enc, rest};
-use crate::http::App;
 use crate::namespace::Symlinks;
 
 const HERE: &str = "/console/on-demand";
@@ -21,13 +20,9 @@ const REPORT_MAX: u64 = 4 * 1024 * 1024;
 
 pub async fn page(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let who = &s.who;
     let csrf = &s.session.csrf;
     let policies = rest(
@@ -81,10 +76,8 @@ pub async fn page(
             text(&p["log_path"]),
         );
     }
-    if policies.is_empty() {
-        main.push_str("<tr><td colspan=\"7\">No on-demand policies.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(&mut main, policies.is_empty(), 7, "No on-demand policies.");
+    main.push_str("</section>");
 
     let schedules = rest(
         &app,
@@ -113,10 +106,8 @@ pub async fn page(
             text(&sc["type"])
         );
     }
-    if !any {
-        main.push_str("<tr><td colspan=\"3\">No policy is scheduled.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(&mut main, !any, 3, "No policy is scheduled.");
+    main.push_str("</section>");
 
     let runs = rest(
         &app,
@@ -144,10 +135,7 @@ pub async fn page(
         main.push_str(&run_row(who, csrf, &r));
     }
     main.push_str("</tbody></table></section>");
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("On-demand scans", HERE), &main),
-    )
+    s.page("On-demand scans", HERE, &main)
 }
 
 fn describe_cron(cron: &serde_json::Value) -> String {
@@ -227,66 +215,45 @@ fn run_row(who: &rest::Principal, csrf: &str, r: &serde_json::Value) -> String {
     )
 }
 
-async fn policy_action(
-    app: App,
-    headers: HeaderMap,
-    form: HashMap<String, String>,
-    action: &str,
-) -> Response {
-    let s = match super::signed_post(&app, &headers, &form, HERE) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
-    let (svm, policy) = (get("svm"), get("policy"));
+async fn policy_action(app: App, action: Action, verb: &str) -> Response {
+    let s = &action.signed;
+    let (svm, policy) = (action.get("svm"), action.get("policy"));
     let reply = rest(
         &app,
         &s.who,
         Method::PATCH,
         &format!(
-            "/api/protocols/vscan/{}/on-demand-policies/{}?action={action}",
+            "/api/protocols/vscan/{}/on-demand-policies/{}?action={verb}",
             enc(svm),
             enc(policy)
         ),
     )
     .await;
     if !reply.ok() {
-        return super::failed(&s, HERE, &reply);
+        return super::failed(s, HERE, &reply);
     }
-    let note = match action {
+    let note = match verb {
         "run" => format!("Started a run of {policy}."),
         _ => format!("Asked the run of {policy} to stop."),
     };
     back(HERE, &note)
 }
 
-pub async fn run(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    policy_action(app, headers, form, "run").await
+pub async fn run(AxumState(app): AxumState<App>, action: Action) -> Response {
+    policy_action(app, action, "run").await
 }
 
-pub async fn cancel(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    policy_action(app, headers, form, "cancel").await
+pub async fn cancel(AxumState(app): AxumState<App>, action: Action) -> Response {
+    policy_action(app, action, "cancel").await
 }
 
 /// A run's report, read from the SVM namespace after the API has shown the user the
 /// run (so who may read a report is the API's decision).
 pub async fn report(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     let reply = rest(
         &app,

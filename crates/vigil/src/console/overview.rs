@@ -5,19 +5,15 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use axum::extract::State as AxumState;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
 
 use super::html::{esc, respond, text};
+use super::{App, Signed};
 use super::{enc, rest};
-use crate::http::App;
 
-pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn page(AxumState(app): AxumState<App>, s: Signed) -> Response {
     let who = &s.who;
     let svms = super::svms(&app, who).await;
     let vscan = rest(
@@ -52,10 +48,8 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
             if on { "on" } else { "off" }
         );
     }
-    if svms.is_empty() {
-        main.push_str("<tr><td colspan=\"3\">No SVMs.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(&mut main, svms.is_empty(), 3, "No SVMs.");
+    main.push_str("</section>");
 
     let servers = rest(
         &app,
@@ -85,10 +79,13 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
             text(&r["update_time"])
         );
     }
-    if servers.is_empty() {
-        main.push_str("<tr><td colspan=\"6\">No scan servers in active pools.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(
+        &mut main,
+        servers.is_empty(),
+        6,
+        "No scan servers in active pools.",
+    );
+    main.push_str("</section>");
 
     let key = super::all_svms(who);
     let since = crate::scanning::events::event_time(Utc::now() - chrono::TimeDelta::hours(24));
@@ -157,10 +154,7 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
         "<script type=\"application/json\" id=\"svm-names\">{}</script>",
         json_for_script(&serde_json::json!(names))
     );
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("Overview", "/console/"), &main),
-    )
+    s.page("Overview", "/console/", &main)
 }
 
 /// Scans per minute as SVG bars (attributes, not inline styles, which the page's

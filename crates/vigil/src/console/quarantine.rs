@@ -4,26 +4,21 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use axum::Form;
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 
-use super::html::{can_act, esc, post_button, respond, text};
+use super::html::{can_act, esc, post_button, text};
+use super::{Action, App, Signed};
 use super::{back, enc, rest};
-use crate::http::App;
 
 const HERE: &str = "/console/quarantine";
 
 pub async fn page(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let who = &s.who;
     let reply = rest(
         &app,
@@ -75,26 +70,13 @@ pub async fn page(
             text(&r["quarantine_time"]),
         );
     }
-    if records.is_empty() {
-        main.push_str("<tr><td colspan=\"6\">The quarantine is empty.</td></tr>");
-    }
-    main.push_str("</tbody></table>");
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("Quarantine", HERE), &main),
-    )
+    super::html::end_table(&mut main, records.is_empty(), 6, "The quarantine is empty.");
+    s.page("Quarantine", HERE, &main)
 }
 
-pub async fn restore(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let s = match super::signed_post(&app, &headers, &form, HERE) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+pub async fn restore(AxumState(app): AxumState<App>, action: Action) -> Response {
+    let s = &action.signed;
+    let get = |k: &str| action.get(k);
     let reply = rest(
         &app,
         &s.who,
@@ -113,16 +95,9 @@ pub async fn restore(
 }
 
 /// Without `confirm=yes`: the confirmation page. With it: the deletion.
-pub async fn delete(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let s = match super::signed_post(&app, &headers, &form, HERE) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+pub async fn delete(AxumState(app): AxumState<App>, action: Action) -> Response {
+    let s = &action.signed;
+    let get = |k: &str| action.get(k);
     let (svm, id, path) = (get("svm"), get("id"), get("path"));
     if get("confirm") != "yes" {
         let main = format!(
@@ -136,10 +111,7 @@ pub async fn delete(
                 "act danger",
             )
         );
-        return respond(
-            StatusCode::OK,
-            super::html::page(&s.frame("Delete from quarantine", HERE), &main),
-        );
+        return s.page("Delete from quarantine", HERE, &main);
     }
     let reply = rest(
         &app,

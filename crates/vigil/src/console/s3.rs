@@ -4,26 +4,21 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use axum::Form;
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 
-use super::html::{can_act, esc, post_button, respond, text};
+use super::html::{can_act, esc, post_button, text};
+use super::{Action, App, Signed};
 use super::{enc, rest};
-use crate::http::App;
 
 const HERE: &str = "/console/s3";
 
 pub async fn page(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let who = &s.who;
     let services = rest(
         &app,
@@ -57,10 +52,8 @@ pub async fn page(
             text(&v["comment"]),
         );
     }
-    if services.is_empty() {
-        main.push_str("<tr><td colspan=\"6\">No S3 services.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(&mut main, services.is_empty(), 6, "No S3 services.");
+    main.push_str("</section>");
 
     let buckets = rest(
         &app,
@@ -83,10 +76,8 @@ pub async fn page(
             text(&b["comment"]),
         );
     }
-    if buckets.is_empty() {
-        main.push_str("<tr><td colspan=\"6\">No buckets.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
+    super::html::end_table(&mut main, buckets.is_empty(), 6, "No buckets.");
+    main.push_str("</section>");
 
     main.push_str("<section aria-labelledby=\"h-users\"><h2 id=\"h-users\">Users</h2><table id=\"s3-users\"><thead><tr><th scope=\"col\">SVM</th><th scope=\"col\">User</th><th scope=\"col\">Access key</th><th scope=\"col\">Keys expire</th><th scope=\"col\">Comment</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
     let mut any = false;
@@ -127,26 +118,14 @@ pub async fn page(
             );
         }
     }
-    if !any {
-        main.push_str("<tr><td colspan=\"6\">No S3 users.</td></tr>");
-    }
-    main.push_str("</tbody></table></section>");
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("S3", HERE), &main),
-    )
+    super::html::end_table(&mut main, !any, 6, "No S3 users.");
+    main.push_str("</section>");
+    s.page("S3", HERE, &main)
 }
 
-pub async fn regenerate(
-    AxumState(app): AxumState<App>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let s = match super::signed_post(&app, &headers, &form, HERE) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+pub async fn regenerate(AxumState(app): AxumState<App>, action: Action) -> Response {
+    let s = &action.signed;
+    let get = |k: &str| action.get(k);
     let user = get("user");
     let reply = rest(
         &app,
@@ -174,8 +153,5 @@ pub async fn regenerate(
         text(&rec["access_key"]),
         text(&rec["secret_key"]),
     );
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("S3 user keys", HERE), &main),
-    )
+    s.page("S3 user keys", HERE, &main)
 }

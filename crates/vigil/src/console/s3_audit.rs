@@ -8,14 +8,14 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rest::Principal;
 use serde_json::Value;
 
-use super::html::{esc, respond, text};
+use super::html::{esc, text};
+use super::{App, Signed};
 use super::{enc, rest};
-use crate::http::App;
 use crate::namespace::Symlinks;
 
 const HERE: &str = "/console/s3-audit";
@@ -110,11 +110,7 @@ async fn configs(app: &App, who: &Principal, svm: Option<&str>) -> super::Reply 
     .await
 }
 
-pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn page(AxumState(app): AxumState<App>, s: Signed) -> Response {
     let reply = configs(&app, &s.who, None).await;
     if !reply.ok() {
         return super::failed(&s, HERE, &reply);
@@ -188,22 +184,15 @@ pub async fn page(AxumState(app): AxumState<App>, headers: HeaderMap) -> Respons
         }
         main.push_str("</section>");
     }
-    respond(
-        StatusCode::OK,
-        super::html::page(&s.frame("S3 audit", HERE), &main),
-    )
+    s.page("S3 audit", HERE, &main)
 }
 
 /// One rotated log, by name: only a name the folder's listing shows (no paths).
 pub async fn download(
     AxumState(app): AxumState<App>,
-    headers: HeaderMap,
+    s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match super::signed(&app, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let svm = q.get("svm").map(String::as_str).unwrap_or_default();
     let file = q.get("file").map(String::as_str).unwrap_or_default();
     let reply = configs(&app, &s.who, Some(svm)).await;

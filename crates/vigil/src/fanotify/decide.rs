@@ -9,9 +9,8 @@ use std::path::PathBuf;
 
 use vscan::config::{Snapshot, strings};
 
-use crate::scanning::on_access::{self, AccessDecision};
+use crate::scanning::on_access::{self, AccessDecision, OnAccess};
 use crate::scanning::{Subject, Trigger};
-use crate::state::State;
 
 /// One file, opened by someone else, that the kernel holds until we answer.
 pub struct Access {
@@ -25,7 +24,7 @@ pub struct Access {
     pub readonly_volume: bool,
 }
 
-pub async fn decide(state: &State, access: Access) -> AccessDecision {
+pub async fn decide(service: &OnAccess, access: Access) -> AccessDecision {
     let subject = Subject::Open {
         file: access.file,
         host: Some(access.host),
@@ -34,8 +33,7 @@ pub async fn decide(state: &State, access: Access) -> AccessDecision {
         execute: access.execute,
         readonly_volume: access.readonly_volume,
     };
-    state
-        .on_access
+    service
         .check(
             &access.svm,
             &access.svm_path,

@@ -41,8 +41,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::scanning::on_access::{AccessDecision, Allowed, Policy};
-use crate::state::State;
+use store::Store;
+
+use crate::scanning::events::EventLog;
+use crate::scanning::on_access::{AccessDecision, Allowed, OnAccess, Policy};
+use crate::tenancy;
 use decide::Access;
 use marks::Marks;
 use sys::{Group, Inotify, Opener};
@@ -98,7 +101,7 @@ pub struct Door {
     counters: Counters,
     pending: AtomicU64,
     /// The decision service, set when the door starts.
-    on_access: std::sync::OnceLock<Arc<crate::scanning::on_access::OnAccess>>,
+    on_access: std::sync::OnceLock<Arc<OnAccess>>,
     group: std::sync::OnceLock<Arc<Group>>,
 }
 
@@ -188,14 +191,31 @@ impl Door {
     }
 }
 
+/// What the door needs from the rest of Vigil, and nothing more: the store (SVMs and
+/// the Vscan configuration), the decision service, the event log and the scan
+/// servers' health (a clean verdict left with the kernel depends on it).
+pub struct Services {
+    pub store: Arc<Store>,
+    pub on_access: Arc<OnAccess>,
+    pub events: Arc<EventLog>,
+    pub scanners: Arc<scan::remote::Manager>,
+    /// Where the `FAN_OPEN_EXEC_PERM` probe is made.
+    pub data_dir: PathBuf,
+}
+
+/// The door at work, as its threads and tasks share it.
+struct Running {
+    door: Arc<Door>,
+    services: Services,
+}
+
 /// Starts the door when it is enabled. A kernel or capability that does not allow it
 /// is logged as an error and shown in the status; the rest of Vigil runs on.
-pub fn start(state: &Arc<State>) {
-    let door = &state.fanotify;
+pub fn start(door: &Arc<Door>, services: Services) {
     if !door.settings.enabled {
         return;
     }
-    let _ = door.on_access.set(Arc::clone(&state.on_access));
+    let _ = door.on_access.set(Arc::clone(&services.on_access));
     let unavailable = |reason: String| {
         tracing::error!(%reason, "on-access scanning through fanotify is unavailable");
         door.set_health(Health::Unavailable(reason));
@@ -204,7 +224,7 @@ pub fn start(state: &Arc<State>) {
         Ok(g) => Arc::new(g),
         Err(e) => return unavailable(sys::init_error(&e)),
     };
-    let exec = match marks::exec_supported(&group, &state.config.data_dir) {
+    let exec = match marks::exec_supported(&group, &services.data_dir) {
         Ok(exec) => exec,
         Err(e) => return unavailable(format!("fanotify_mark failed: {e}")),
     };
@@ -227,24 +247,28 @@ pub fn start(state: &Arc<State>) {
     door.set_health(Health::Active {
         open_exec_perm: exec,
     });
+    let running = Arc::new(Running {
+        door: Arc::clone(door),
+        services,
+    });
     let handle = tokio::runtime::Handle::current();
     let reader = {
-        let state = Arc::clone(state);
+        let running = Arc::clone(&running);
         let group = Arc::clone(&group);
         std::thread::Builder::new()
             .name("fanotify-reader".into())
-            .spawn(move || read_loop(state, group, handle))
+            .spawn(move || read_loop(running, group, handle))
     };
     let watcher = {
-        let state = Arc::clone(state);
+        let running = Arc::clone(&running);
         std::thread::Builder::new()
             .name("fanotify-watch".into())
-            .spawn(move || watch_loop(state, inotify, mountinfo))
+            .spawn(move || watch_loop(running, inotify, mountinfo))
     };
     if let Err(e) = reader.and(watcher) {
         return unavailable(format!("cannot start the fanotify threads: {e}"));
     }
-    tokio::spawn(control_loop(Arc::clone(state)));
+    tokio::spawn(control_loop(running));
     tracing::info!(
         open_exec_perm = exec,
         "on-access scanning through fanotify started"
@@ -252,21 +276,21 @@ pub fn start(state: &Arc<State>) {
 }
 
 /// Keeps the marks and the policy table in line with the configuration.
-async fn control_loop(state: Arc<State>) {
+async fn control_loop(running: Arc<Running>) {
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     let mut marked: Option<BTreeMap<String, PathBuf>> = None;
     let mut verdicts_from: Option<Vec<String>> = None;
     loop {
         tick.tick().await;
-        let snapshot = state.vscan();
+        let snapshot = tenancy::vscan(&running.services.store);
         let mut wanted = BTreeMap::new();
         let mut names = BTreeMap::new();
         let mut privileged = BTreeMap::new();
-        for svm in state.running_svm_uuids() {
-            if state.on_access.policy(&svm).is_none() {
+        for svm in tenancy::running_svm_uuids(&running.services.store) {
+            if running.services.on_access.policy(&svm).is_none() {
                 continue;
             }
-            let Some(record) = state.svm(&svm) else {
+            let Some(record) = tenancy::svm(&running.services.store, &svm) else {
                 continue;
             };
             if record.get("root_path").is_none() {
@@ -277,11 +301,11 @@ async fn control_loop(state: Arc<State>) {
                 record["name"].as_str().unwrap_or_default().to_string(),
             );
             privileged.insert(svm.clone(), decide::privileged(&snapshot, &svm));
-            match state.namespace(&record) {
+            match tenancy::namespace(&record) {
                 Ok(ns) => {
                     wanted.insert(svm.clone(), ns.root().to_path_buf());
                 }
-                Err(e) => tracing::warn!(svm, error = %e.message, "SVM root not marked"),
+                Err(e) => tracing::warn!(svm, error = %e, "SVM root not marked"),
             }
         }
         let mut roots: Vec<(PathBuf, String)> =
@@ -292,18 +316,18 @@ async fn control_loop(state: Arc<State>) {
             names,
             privileged,
         });
-        if let Ok(mut t) = state.fanotify.table.write() {
+        if let Ok(mut t) = running.door.table.write() {
             *t = table;
         }
-        let print = verdict_inputs(&state, &snapshot, &wanted);
+        let print = verdict_inputs(&running, &snapshot, &wanted);
         // A clean verdict the kernel holds is only as good as what made it.
         let flush = verdicts_from.as_ref().is_some_and(|p| *p != print);
         verdicts_from = Some(print);
         if flush || marked.as_ref() != Some(&wanted) {
-            let worker = Arc::clone(&state);
+            let worker = Arc::clone(&running);
             let roots = wanted.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                if let Ok(mut m) = worker.fanotify.marks.lock()
+                if let Ok(mut m) = worker.door.marks.lock()
                     && let Some(m) = m.as_mut()
                 {
                     m.set_roots(&roots);
@@ -321,14 +345,15 @@ async fn control_loop(state: Arc<State>) {
 /// What a clean verdict depends on, for every covered SVM: its policy in force, its
 /// cache generation, and its scan servers with their versions (signatures).
 fn verdict_inputs(
-    state: &State,
+    running: &Running,
     snapshot: &vscan::config::Snapshot,
     covered: &BTreeMap<String, PathBuf>,
 ) -> Vec<String> {
     let mut out: Vec<String> = covered
         .keys()
         .map(|svm| {
-            let policy = state
+            let policy = running
+                .services
                 .on_access
                 .policy(svm)
                 .map(|p| Arc::as_ptr(&p) as usize)
@@ -337,7 +362,8 @@ fn verdict_inputs(
         })
         .collect();
     out.extend(
-        state
+        running
+            .services
             .scanners
             .statuses()
             .into_iter()
@@ -349,7 +375,7 @@ fn verdict_inputs(
 }
 
 /// New directories under per-directory roots, and mounts coming and going.
-fn watch_loop(state: Arc<State>, inotify: Arc<Inotify>, mut mountinfo: File) {
+fn watch_loop(running: Arc<Running>, inotify: Arc<Inotify>, mut mountinfo: File) {
     let mut sink = Vec::new();
     loop {
         let ready = match sys::wait_any(&[inotify.as_fd(), mountinfo.as_fd()], -1) {
@@ -363,7 +389,7 @@ fn watch_loop(state: Arc<State>, inotify: Arc<Inotify>, mut mountinfo: File) {
         if ready.contains(&0) {
             match inotify.read() {
                 Ok(created) => {
-                    if let Ok(mut m) = state.fanotify.marks.lock()
+                    if let Ok(mut m) = running.door.marks.lock()
                         && let Some(m) = m.as_mut()
                     {
                         for dir in created {
@@ -379,7 +405,7 @@ fn watch_loop(state: Arc<State>, inotify: Arc<Inotify>, mut mountinfo: File) {
             sink.clear();
             let _ = mountinfo.rewind();
             let _ = mountinfo.read_to_end(&mut sink);
-            if let Ok(mut m) = state.fanotify.marks.lock()
+            if let Ok(mut m) = running.door.marks.lock()
                 && let Some(m) = m.as_mut()
             {
                 m.refresh_mounts();
@@ -417,11 +443,11 @@ fn respond(group: &Group, file: &OwnedFd, allow: bool) {
     }
 }
 
-fn read_loop(state: Arc<State>, group: Arc<Group>, handle: tokio::runtime::Handle) {
+fn read_loop(running: Arc<Running>, group: Arc<Group>, handle: tokio::runtime::Handle) {
     let me = std::process::id() as i32;
-    let permits = Arc::new(Semaphore::new(state.fanotify.settings.max_pending.max(1)));
+    let permits = Arc::new(Semaphore::new(running.door.settings.max_pending.max(1)));
     let background = Arc::new(Semaphore::new(MAX_BACKGROUND));
-    let counters = &state.fanotify.counters;
+    let counters = &running.door.counters;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let events = match group.read(&mut buf) {
@@ -468,19 +494,19 @@ fn read_loop(state: Arc<State>, group: Arc<Group>, handle: tokio::runtime::Handl
                     continue;
                 };
                 let execute = event.mask & libc::FAN_OPEN_EXEC_PERM != 0;
-                let state = Arc::clone(&state);
-                state.fanotify.pending.fetch_add(1, Ordering::Relaxed);
+                let running = Arc::clone(&running);
+                running.door.pending.fetch_add(1, Ordering::Relaxed);
                 handle.spawn(async move {
-                    on_permission(&state, pending, execute, who, received).await;
-                    state.fanotify.pending.fetch_sub(1, Ordering::Relaxed);
+                    on_permission(&running, pending, execute, who, received).await;
+                    running.door.pending.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             } else if event.mask & libc::FAN_CLOSE_WRITE != 0 {
                 match Arc::clone(&background).try_acquire_owned() {
                     Ok(permit) => {
-                        let state = Arc::clone(&state);
+                        let running = Arc::clone(&running);
                         handle.spawn(async move {
-                            rescan(&state, file).await;
+                            rescan(&running, file).await;
                             drop(permit);
                         });
                     }
@@ -535,13 +561,13 @@ fn locate(door: &Door, file: &OwnedFd, who: Option<Opener>) -> Option<Located> {
 }
 
 async fn on_permission(
-    state: &State,
+    running: &Running,
     mut pending: Pending,
     execute: bool,
     who: Option<Opener>,
     received: Instant,
 ) {
-    let door = &state.fanotify;
+    let door = &running.door;
     let counters = &door.counters;
     let Some(file) = pending.file.as_ref() else {
         return;
@@ -558,7 +584,10 @@ async fn on_permission(
     let timed_out = |what: &str| {
         counters.timed_out.fetch_add(1, Ordering::Relaxed);
         let body = json!({"file_path": at.svm_path, "disconnect_reason": "na"});
-        state.events.record(&at.svm, "scan_timedout", body);
+        running
+            .services
+            .events
+            .record(&at.svm, "scan_timedout", body);
         tracing::warn!(svm = %at.svm, file = %at.svm_path, mandatory = at.policy.mandatory, "on-access verdict {what}");
         !at.policy.mandatory
     };
@@ -581,7 +610,12 @@ async fn on_permission(
         execute,
         readonly_volume: at.readonly_volume,
     };
-    let allow = match tokio::time::timeout(remaining, decide::decide(state, access)).await {
+    let allow = match tokio::time::timeout(
+        remaining,
+        decide::decide(&running.services.on_access, access),
+    )
+    .await
+    {
         Ok(decision) => {
             tracing::debug!(svm = %at.svm, file = %at.svm_path, ?decision, "on-access verdict");
             if matches!(
@@ -633,8 +667,8 @@ fn finish(door: &Door, pending: Pending, allow: bool) {
 /// A file written and closed: scan it now so that the next open finds the verdict in
 /// the cache (or its detection in the events). Its changed stamp already keeps any
 /// older clean verdict from being used.
-async fn rescan(state: &State, file: OwnedFd) {
-    let door = &state.fanotify;
+async fn rescan(running: &Running, file: OwnedFd) {
+    let door = &running.door;
     let Some(at) = locate(door, &file, None) else {
         return;
     };
@@ -658,7 +692,7 @@ async fn rescan(state: &State, file: OwnedFd) {
         execute: false,
         readonly_volume: at.readonly_volume,
     };
-    let decision: AccessDecision = decide::decide(state, access).await;
+    let decision: AccessDecision = decide::decide(&running.services.on_access, access).await;
     tracing::debug!(?decision, "close-write rescan");
     if matches!(
         decision,

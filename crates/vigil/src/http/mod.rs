@@ -37,6 +37,7 @@ pub struct App {
     pub state: Arc<State>,
     /// The metrics recorder and who may read it; `None` when metrics are off.
     pub exporter: Option<metrics::Exporter>,
+    /// The console's sessions, which the live stream also accepts.
     pub console: Arc<crate::console::Console>,
 }
 
@@ -44,18 +45,25 @@ pub fn router(state: &Arc<State>) -> Router {
     let exporter = state.config.metrics.clone().and_then(|access| {
         crate::exporter::install().map(|handle| metrics::Exporter { handle, access })
     });
+    let api = Arc::new(crate::api::build(state));
+    let console = Arc::new(crate::console::Console::new(state));
+    let console_routes = crate::console::routes(crate::console::App {
+        api: Arc::clone(&api),
+        state: Arc::clone(state),
+        console: Arc::clone(&console),
+    });
     let app = App {
-        api: Arc::new(crate::api::build(state)),
+        api,
         state: Arc::clone(state),
         exporter,
-        console: Arc::new(crate::console::Console::new(state)),
+        console,
     };
     Router::new()
         .route("/metrics", get(metrics::handle))
         .route("/api/vigil/stream", get(stream::handle))
-        .merge(crate::console::routes())
         .route("/api", get(rmm::handle))
         .route("/api/", get(rmm::handle))
         .fallback(ontap::handle)
         .with_state(app)
+        .merge(console_routes)
 }

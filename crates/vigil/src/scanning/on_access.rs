@@ -27,7 +27,7 @@ use store::Store;
 use vscan::config::{INHERITED_KIND, ON_ACCESS_KIND, STATE_KIND, Snapshot, policy_scope};
 use vscan::scope::{PathStyle, Scope, SkipReason};
 
-use crate::state::CLUSTER_KIND;
+use crate::tenancy::CLUSTER_KIND;
 
 use super::{Job, Outcome, Remediation, Remedy, Request, ScanService, Subject, Trigger};
 

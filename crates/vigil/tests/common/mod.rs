@@ -9,6 +9,23 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub mod pipeline;
+
+/// The EICAR test string, assembled at run time so this source file is not itself
+/// flagged by a scanner.
+pub fn eicar() -> Vec<u8> {
+    let reversed = [
+        "*H+H$!ELIF-TSET-SURIVITNA-",
+        "DRADNATS-RACIE$}7)CC7)^P(45XZP\\4[PA@%P!O5X",
+    ];
+    reversed
+        .concat()
+        .chars()
+        .rev()
+        .collect::<String>()
+        .into_bytes()
+}
+
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 pub struct Server {

@@ -22,7 +22,7 @@ use super::Policy;
 use crate::scanning::events::event_time;
 use crate::scanning::records::{self, RECORD_LIMIT, RUN_KIND, Tally};
 use crate::scanning::{Outcome, Trigger};
-use crate::state::SVM_KIND;
+use crate::tenancy::SVM_KIND;
 
 /// How often changed `ACTIVE` records are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
