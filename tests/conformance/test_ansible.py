@@ -20,6 +20,9 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, unique
 
+# Playbooks send and check no dates: they run once, with the real clock.
+pytestmark = pytest.mark.no_dates
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "tests" / "ansible" / "step.yml.j2"
 MODULE_PREFIX = "netapp.ontap."

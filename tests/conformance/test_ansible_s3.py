@@ -12,6 +12,9 @@ from conftest import unique
 from s3_common import S3, client, free_port, s3_error_code, wait_closed, wait_listening
 from test_ansible import Ansible
 
+# Playbooks send and check no dates: they run once, with the real clock.
+pytestmark = pytest.mark.no_dates
+
 
 @pytest.fixture(scope="module")
 def ansible(server, tmp_path_factory):
