@@ -89,7 +89,7 @@ pub async fn restore(AxumState(app): AxumState<App>, action: Action) -> Response
     )
     .await;
     if !reply.ok() || reply.body["job"]["state"] == "failure" {
-        return super::failed(&s, HERE, &reply);
+        return super::failed(s, HERE, &reply);
     }
     back(HERE, &format!("Restored {}.", get("path")))
 }
@@ -125,7 +125,7 @@ pub async fn delete(AxumState(app): AxumState<App>, action: Action) -> Response 
     )
     .await;
     if !reply.ok() || reply.body["job"]["state"] == "failure" {
-        return super::failed(&s, HERE, &reply);
+        return super::failed(s, HERE, &reply);
     }
     back(HERE, &format!("Deleted the quarantined copy of {path}."))
 }

@@ -139,7 +139,7 @@ pub async fn regenerate(AxumState(app): AxumState<App>, action: Action) -> Respo
     )
     .await;
     if !reply.ok() {
-        return super::failed(&s, HERE, &reply);
+        return super::failed(s, HERE, &reply);
     }
     let rec = reply.body["records"]
         .get(0)
