@@ -65,7 +65,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     // A client command's output is its answer: only warnings may join it on stderr.
     let client = matches!(
         cli.command,
-        Command::Vscan(_) | Command::S3Audit(_) | Command::MavKey(_) | Command::Db(_) | Command::ScanWorker(_)
+        Command::Vscan(_)
+            | Command::S3Audit(_)
+            | Command::MavKey(_)
+            | Command::Db(_)
+            | Command::ScanWorker(_)
     );
     init_logging(if client { "warn" } else { "info" });
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -105,11 +105,7 @@ async fn follow_events(client: &Client, svm: Option<String>) -> Outcome {
             eprintln!("warning: missed {} events (too slow)", data["missed"]);
             continue;
         }
-        if event.name != "events"
-            || only
-                .as_deref()
-                .is_some_and(|u| data["svm"]["uuid"] != u)
-        {
+        if event.name != "events" || only.as_deref().is_some_and(|u| data["svm"]["uuid"] != u) {
             continue;
         }
         if client.json {

@@ -42,7 +42,10 @@ pub struct RunArgs {
     #[command(flatten)]
     svm: SvmArg,
     /// The on-demand policy.
-    #[arg(required_unless_present = "policy_flag", conflicts_with = "policy_flag")]
+    #[arg(
+        required_unless_present = "policy_flag",
+        conflicts_with = "policy_flag"
+    )]
     policy: Option<String>,
     /// The on-demand policy (ONTAP's `-task-name`), instead of the positional argument.
     #[arg(long = "policy", id = "policy_flag", value_name = "POLICY")]
@@ -196,7 +199,9 @@ async fn ended_without_word(
         Some("failure") => Err(Failure::Run {
             status: exit::RUN_FAILED,
             message: match Failure::from_job(&job) {
-                Failure::Api { message, code } => format!("the run failed: {message} (code {code})"),
+                Failure::Api { message, code } => {
+                    format!("the run failed: {message} (code {code})")
+                }
                 _ => "the run failed".to_string(),
             },
         }),
@@ -232,7 +237,10 @@ fn ended(client: &Client, record: &Value) -> Outcome {
         "CANCELED" => (exit::RUN_CANCELED, "was canceled".to_string()),
         "FAILED" => (exit::RUN_FAILED, "failed".to_string()),
         _ if infected > 0 => (exit::THREATS, format!("found {infected} infected file(s)")),
-        _ => (exit::RUN_FAILED, format!("ended {status} ({errors} errors)")),
+        _ => (
+            exit::RUN_FAILED,
+            format!("ended {status} ({errors} errors)"),
+        ),
     };
     Err(Failure::Run {
         status: code,

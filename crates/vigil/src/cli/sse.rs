@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn events_split_anywhere_come_out_whole() {
-        let text = b": keep-alive\n\nevent: runs\ndata: {\"a\":1}\n\ndata: x\r\n\r\nevent: lagged\n";
+        let text =
+            b": keep-alive\n\nevent: runs\ndata: {\"a\":1}\n\ndata: x\r\n\r\nevent: lagged\n";
         let mut p = Parser::default();
         let mut got = Vec::new();
         for piece in text.chunks(3) {
