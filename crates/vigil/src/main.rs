@@ -23,8 +23,10 @@ enum Command {
     Serve(Box<config::ServeArgs>),
     /// Run the clamd-compatible scan server (YARA-X engine) on TCP and a unix socket.
     Scanner(Box<scan::ScannerArgs>),
-    /// Vscan actions on a running server: on-demand runs, quarantine.
+    /// Vscan on a running server: configuration, events, on-demand runs, quarantine.
     Vscan(cli::VscanArgs),
+    /// S3 audit configuration of a running server.
+    S3Audit(cli::S3AuditArgs),
     /// API keys of the managed-antivirus reporting service on a running server.
     MavKey(cli::MavKeyArgs),
     /// The database: move an install into another (`migrate`).
@@ -49,11 +51,25 @@ fn init_logging(default: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors get their own status: 2 means "server unreachable" to scripts.
+            return Ok(match e.use_stderr() {
+                true => ExitCode::from(cli::exit::USAGE),
+                false => ExitCode::SUCCESS,
+            });
+        }
+    };
     // A client command's output is its answer: only warnings may join it on stderr.
     let client = matches!(
         cli.command,
-        Command::Vscan(_) | Command::MavKey(_) | Command::Db(_) | Command::ScanWorker(_)
+        Command::Vscan(_)
+            | Command::S3Audit(_)
+            | Command::MavKey(_)
+            | Command::Db(_)
+            | Command::ScanWorker(_)
     );
     init_logging(if client { "warn" } else { "info" });
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -61,6 +77,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => server::serve(args.resolve()?).await?,
         Command::Scanner(args) => scan::run(*args, scan::termination_signal()).await?,
         Command::Vscan(args) => return Ok(cli::vscan(args).await),
+        Command::S3Audit(args) => return Ok(cli::s3_audit(args).await),
         Command::MavKey(args) => return Ok(cli::mav_key(args).await),
         Command::Db(args) => return Ok(cli::db::db(args).await),
         Command::ScanWorker(args) => scan::worker::run(*args)?,

@@ -558,3 +558,105 @@ async fn errors_and_exit_statuses() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn show_events_wait_and_follow() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let root = dir.path().join("ns");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("eicar.com"), eicar()).unwrap();
+    let svm = vscan_setup(&server, &root).await;
+
+    let v = json(&ok(&server, &["vscan", "show", "--output", "json"]));
+    assert_eq!(v["records"][0]["svm"]["uuid"], svm.as_str(), "{v}");
+    assert_eq!(v["records"][0]["enabled"], true, "{v}");
+    let table = ok(&server, &["vscan", "show", "--svm", "cli_svm"]);
+    assert!(
+        table.stdout.contains("cli_svm") && table.stdout.contains("embedded"),
+        "{table:?}"
+    );
+
+    // a follower started before the run sees the run's quarantine event
+    let mut child = bare()
+        .args(["vscan", "events", "--follow", "--svm", "cli_svm", "--json"])
+        .env("VIGIL_URL", &server.base)
+        .env("VIGIL_PASSWORD", ADMIN_PASSWORD)
+        .env("VIGIL_INSECURE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follower");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("Following"), "{line}");
+
+    let run = vigil(
+        &server,
+        &[
+            "vscan",
+            "on-demand",
+            "run",
+            "--svm",
+            "cli_svm",
+            "--policy",
+            "sweep",
+            "--wait",
+        ],
+    );
+    assert_eq!(run.status, 3, "threats found: {run:?}");
+    assert!(
+        run.stdout.contains("COMPLETED") && run.stdout.contains("1 infected"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("progress:"), "{run:?}");
+
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["type"], "file_infected", "{event}");
+    assert_eq!(event["file_path"], "/eicar.com", "{event}");
+
+    let v = json(&ok(
+        &server,
+        &["vscan", "events", "--svm", "cli_svm", "--json"],
+    ));
+    assert!(
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "file_infected"),
+        "{v}"
+    );
+
+    // a clean run now: exit 0
+    let clean = vigil(
+        &server,
+        &[
+            "vscan",
+            "on-demand",
+            "run",
+            "--svm",
+            "cli_svm",
+            "sweep",
+            "--wait",
+            "--json",
+        ],
+    );
+    assert_eq!(clean.status, 0, "{clean:?}");
+    assert_eq!(json(&clean)["status"], "COMPLETED");
+
+    let audit = ok(&server, &["s3-audit", "show"]);
+    assert!(
+        audit.stdout.contains("No S3 audit configurations."),
+        "{audit:?}"
+    );
+    let usage = vigil(&server, &["vscan", "show", "--bogus"]);
+    assert_eq!(usage.status, 64, "{usage:?}");
+}

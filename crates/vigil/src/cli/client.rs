@@ -9,6 +9,8 @@ use clap::builder::BoolishValueParser;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
+use super::table;
+
 /// Connection options of the client commands; global, so they may follow any subcommand.
 #[derive(Args, Debug)]
 #[group(id = "client")]
@@ -37,9 +39,19 @@ pub struct ClientArgs {
         global = true
     )]
     insecure: bool,
-    /// Print the server's JSON answers instead of tables.
+    /// How answers are printed: aligned tables, or the server's JSON.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    /// Short for `--output json`.
     #[arg(long, global = true)]
     json: bool,
+}
+
+/// The output form every command follows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 /// Why a command failed; each kind has its exit status.
@@ -51,6 +63,9 @@ pub enum Failure {
     Other(String),
     /// The server could not be reached or stopped answering.
     Connection(String),
+    /// A waited-for run ended other than clean: the status says how (see the module doc
+    /// of `cli`).
+    Run { status: u8, message: String },
 }
 
 impl Failure {
@@ -58,6 +73,7 @@ impl Failure {
         match self {
             Failure::Api { .. } | Failure::Other(_) => 1,
             Failure::Connection(_) => 2,
+            Failure::Run { status, .. } => *status,
         }
     }
 
@@ -65,6 +81,7 @@ impl Failure {
         match self {
             Failure::Api { message, code } => eprintln!("error: {message} (code {code})"),
             Failure::Other(m) | Failure::Connection(m) => eprintln!("error: {m}"),
+            Failure::Run { message, .. } => eprintln!("{message}"),
         }
     }
 
@@ -98,6 +115,8 @@ pub struct Reply {
 
 pub struct Client {
     http: reqwest::Client,
+    /// For the streaming endpoint, whose answer lasts as long as the command follows it.
+    streaming: reqwest::Client,
     base: Url,
     user: String,
     password: String,
@@ -139,13 +158,19 @@ impl Client {
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| Failure::other(format!("setting up the HTTP client: {e}")))?;
+        let streaming = reqwest::Client::builder()
+            .danger_accept_invalid_certs(args.insecure)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Failure::other(format!("setting up the HTTP client: {e}")))?;
         Ok(Client {
             http,
+            streaming,
             base,
             user: args.user,
             password,
             insecure: args.insecure,
-            json: args.json,
+            json: args.json || args.output == Output::Json,
         })
     }
 
@@ -213,6 +238,37 @@ impl Client {
                 }
             )),
         })
+    }
+
+    /// Opens the streaming endpoint for `topics` (comma-separated); once this returns,
+    /// the server is subscribed, so nothing published afterwards is missed.
+    pub async fn stream(&self, topics: &str) -> Outcome<super::sse::EventStream> {
+        let url = self.url(&["api", "vigil", "stream"], &[("topics", topics)]);
+        let response = self
+            .streaming
+            .get(url.clone())
+            .basic_auth(&self.user, Some(&self.password))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| self.transport(&url, &e))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| self.transport(&url, &e))?;
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(match body["error"]["message"].as_str() {
+                Some(message) => Failure::Api {
+                    message: message.to_string(),
+                    code: table::cell(&body["error"]["code"]),
+                },
+                None => Failure::other(format!("{url}: HTTP {status}: {}", snippet(&text))),
+            });
+        }
+        let origin = url.origin().ascii_serialization();
+        Ok(super::sse::EventStream::new(response, origin))
     }
 
     fn transport(&self, url: &Url, e: &reqwest::Error) -> Failure {
