@@ -7,24 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_PASSWORD, Server};
+use common::{ADMIN_PASSWORD, Server, eicar};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// The EICAR test string, assembled at run time so this source file is not itself
-/// flagged by a scanner.
-fn eicar() -> Vec<u8> {
-    let reversed = [
-        "*H+H$!ELIF-TSET-SURIVITNA-",
-        "DRADNATS-RACIE$}7)CC7)^P(45XZP\\4[PA@%P!O5X",
-    ];
-    reversed
-        .concat()
-        .chars()
-        .rev()
-        .collect::<String>()
-        .into_bytes()
-}
 
 struct Run {
     status: i32,
