@@ -9,6 +9,8 @@ APT_PACKAGES=(
   python3-venv
   # Scan server (crates/scan tests): the real clamd to compare replies with, clamdscan
   # as the client, ClamAV's standard test files, Samba's vfs_virusfilter, c-icap.
+  # samba (smbd), samba-vfs-modules (virusfilter.so) and smbclient also serve the Samba
+  # door's tests (tests/conformance/test_samba.py).
   clamav-daemon
   clamav
   clamav-testfiles

@@ -5,7 +5,8 @@
 //! - services: [`scanning`] (the one scanning pipeline, its events, records, monitors
 //!   and running-run registry), [`ondemand`] (runs and schedules, its first caller),
 //!   [`quarantine`], [`s3`] (each SVM's S3 server: listeners, the S3 door, object
-//!   storage, user keys), [`fanotify`] (the on-access door for NFS exports and local access);
+//!   storage, user keys), [`fanotify`] (the on-access door for NFS exports and local access),
+//!   [`samba`] (the on-access door for Samba's vfs_virusfilter);
 //! - shared context: [`state`], [`auth`], [`namespace`], [`files`];
 //! - in crates below: the domain models (`vscan`, `s3model`), the store (`store`), engines and
 //!   protocols (`scan`, `clamd`, `icap`, `mav`, `audit`) and the REST core (`rest`).
@@ -25,6 +26,7 @@ pub mod namespace;
 pub mod ondemand;
 pub mod quarantine;
 pub mod s3;
+pub mod samba;
 pub mod scanning;
 pub mod server;
 pub mod state;

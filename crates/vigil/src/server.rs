@@ -40,6 +40,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         state.scanners.set_local(local);
     }
     crate::cluster::start(&state);
+    let samba = crate::samba::Door::start(
+        Arc::clone(&state.store),
+        Arc::clone(&state.on_access),
+        &state.config.data_dir,
+    );
     tokio::spawn(Arc::clone(&state.jobs).expire_loop());
     tokio::spawn(audit_tick_loop(Arc::clone(&state.audit)));
 
@@ -99,6 +104,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     crate::scanning::monitors::save_cache(&state);
     state.s3.listeners.shutdown();
+    samba.close();
     state.on_access.flush().await;
     state.scanners.shutdown();
     tracing::info!("stopped");

@@ -188,13 +188,19 @@ impl OnAccess {
         policy
     }
 
-    fn load(&self, svm_uuid: &str) -> Option<Policy> {
+    /// The Vscan configuration as stored now (the Samba door serves every SVM with
+    /// Vscan enabled, whether or not a policy is in force).
+    pub fn snapshot(&self) -> Snapshot {
         let admin = self
             .store
             .get(CLUSTER_KIND, CLUSTER_KIND)
             .and_then(|c| c["uuid"].as_str().map(String::from))
             .unwrap_or_default();
-        let snapshot = Snapshot::load(&*self.store, &admin);
+        Snapshot::load(&*self.store, &admin)
+    }
+
+    fn load(&self, svm_uuid: &str) -> Option<Policy> {
+        let snapshot = self.snapshot();
         if !snapshot.enabled(svm_uuid) {
             return None;
         }
