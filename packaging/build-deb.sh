@@ -40,7 +40,8 @@ arch=$(dpkg --print-architecture)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-root="$stage/root"
+# dpkg-shlibdeps expects the tree where debhelper would put it: debian/<package>.
+root="$stage/debian/vigil"
 doc="$root/usr/share/doc/vigil"
 install -D -m 0755 "$bin" "$root/usr/bin/vigil"
 # Without DWARF the binary is a fraction of its size; panics still name functions.
@@ -59,10 +60,9 @@ echo /etc/vigil/vigil.toml >"$root/DEBIAN/conffiles"
 (cd "$root" && find usr -type f -exec md5sum {} + | sort -k 2) >"$root/DEBIAN/md5sums"
 
 # dpkg-shlibdeps reads the shared libraries' packages from the dpkg database; it wants
-# a debian/control beside it to know the package it works for.
-mkdir -p "$stage/debian"
+# a debian/control to know the package it works for.
 printf 'Source: vigil\n\nPackage: vigil\nArchitecture: any\n' >"$stage/debian/control"
-shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e root/usr/bin/vigil | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e debian/vigil/usr/bin/vigil | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb.sh: dpkg-shlibdeps found no library dependencies" >&2; exit 1; }
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SHLIBS@/$shlibs/" -e "s/@SIZE@/$size/" \

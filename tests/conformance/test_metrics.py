@@ -343,16 +343,16 @@ def test_docs_and_dashboard_name_only_metrics_that_exist():
     from conftest import REPO
 
     source = "\n".join(p.read_text() for p in (REPO / "crates/telemetry/src").glob("*.rs"))
-    defined = set(re.findall(r'pub const [A-Z_]+: &str = "(vigil_[a-z_]+)";', source))
+    defined = set(re.findall(r'pub const [A-Z_]+: &str = "(vigil_[a-z0-9_]+)";', source))
     assert len(defined) == 17, defined
     docs = (REPO / "docs/metrics.md").read_text()
-    documented = set(re.findall(r"^\| `(vigil_[a-z_]+)` \|", docs, re.M))
+    documented = set(re.findall(r"^\| `(vigil_[a-z0-9_]+)` \|", docs, re.M))
     assert documented == defined
     dashboard = json.loads((REPO / "docs/grafana-vigil.json").read_text())
     queried = set()
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            queried |= set(re.findall(r"\b(vigil_[a-z_]+)", target["expr"]))
+            queried |= set(re.findall(r"\b(vigil_[a-z0-9_]+)", target["expr"]))
     queried = {re.sub(r"_(bucket|count|sum)$", "", q) for q in queried}
     assert queried <= documented, queried - documented
     assert len(queried) >= 14, queried
