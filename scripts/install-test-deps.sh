@@ -35,6 +35,12 @@ APT_PACKAGES=(
   # over WebDriver by chromedriver.
   chromium
   chromium-driver
+  # The Debian package (test_package.py): dpkg-shlibdeps and strip build it, adduser is
+  # its dependency, systemd-analyze checks the unit.
+  dpkg-dev
+  binutils
+  adduser
+  systemd
 )
 
 missing=()

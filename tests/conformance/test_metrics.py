@@ -1,7 +1,7 @@
 """Prometheus metrics (issue 19): `GET /metrics` read with prometheus_client's own text
-parser after a known workload on a private server, whose counts must match exactly what
-was done; counters never go backwards between scrapes; who may scrape (allow-list,
-bearer token, `--metrics false`).
+parser after a known workload on a private server (scans, REST and S3 requests, audit),
+whose counts must match exactly what was done; counters never go backwards between
+scrapes; who may scrape (allow-list, bearer token, `--metrics false`).
 
 Every count is a difference between two scrapes around the workload, so what the server
 did before (start-up, set-up requests) does not matter."""
@@ -9,11 +9,13 @@ did before (start-up, set-up requests) does not matter."""
 import socket
 import struct
 
+import botocore.exceptions
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ADMIN_PASSWORD, ADMIN_USER, VigilServer, unique, wait_job
+from s3_common import client, make_service, make_user, wait_listening
 from test_ondemand_e2e import EICAR, Env, plant
 from vscan_common import VSCAN
 
@@ -194,6 +196,66 @@ def test_counts_match_the_workload_exactly(fresh_server, tmp_path):
     never_backwards(first, after_rotation)
 
 
+def test_s3_requests_by_operation_and_status(fresh_server):
+    """A known boto3 workload on an SVM's S3 server, counted by ONTAP's operation names
+    and the status the client got; refused requests count under their operation, a
+    request with an unknown access key under `unknown`."""
+    srv = fresh_server
+    raw = srv.session()
+    r = raw.post("/api/svm/svms?return_timeout=30", json={"name": unique("s3m")})
+    assert r.status_code in (200, 201), r.text
+    svm = r.headers["Location"].rsplit("/", 1)[1]
+    service = make_service(raw, svm)
+    owner = client(service["port"], make_user(raw, svm, "owner"))
+    stranger = client(service["port"], make_user(raw, svm, "stranger"))
+    nobody = client(service["port"], {"access_key": "NOSUCHKEY0123456789A", "secret_key": "x" * 40})
+    wait_listening(service["port"])
+    bucket = unique("metrics").replace("_", "-").lower()
+
+    def fails(call, status):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == status, e.value.response
+
+    before = Scrape(srv)
+    owner.create_bucket(Bucket=bucket)
+    for i in range(3):
+        owner.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x" * (i + 1))
+    for _ in range(2):
+        assert owner.get_object(Bucket=bucket, Key="k1")["Body"].read() == b"xx"
+    assert owner.list_objects_v2(Bucket=bucket)["KeyCount"] == 3
+    owner.delete_object(Bucket=bucket, Key="k0")
+    fails(lambda: owner.head_object(Bucket=bucket, Key="k0"), 404)
+    fails(lambda: stranger.get_object(Bucket=bucket, Key="k1"), 403)
+    fails(lambda: nobody.list_buckets(), 403)
+    after = Scrape(srv)
+
+    requests_total = "vigil_s3_requests_total"
+    expected = {
+        ("CreateBucket", "200"): 1,
+        ("PutObject", "200"): 3,
+        ("GetObject", "200"): 2,
+        ("ListBucket", "200"): 1,
+        ("DeleteObject", "204"): 1,
+        ("HeadObject", "404"): 1,
+        ("GetObject", "403"): 1,
+        ("unknown", "403"): 1,
+    }
+    for (operation, status), count in expected.items():
+        assert delta(before, after, requests_total, operation=operation, status=status) == count, (operation, status)
+    assert after.sum(requests_total) - before.sum(requests_total) == sum(expected.values())
+    timed = "vigil_s3_request_duration_seconds_count"
+    assert delta(before, after, timed, operation="GetObject") == 3
+    assert delta(before, after, timed, operation="PutObject") == 3
+    assert after.sum(timed) - before.sum(timed) == sum(expected.values())
+    assert delta(before, after, "vigil_s3_request_duration_seconds_bucket", operation="PutObject", le="+Inf") == 3
+    assert after.types[(requests_total, (("operation", "PutObject"), ("status", "200")))] == "counter"
+    # bucket names, keys and access keys are never labels
+    assert not [k for k in after.values if k[0].startswith("vigil_s3") and any(bucket in v or "NOSUCHKEY" in v for _, v in k[1])]
+    never_backwards(before, after)
+    raw.delete(f"/api/protocols/s3/services/{svm}")
+
+
 def test_help_and_types(fresh_server):
     """Each family has its HELP text and the type the docs give it."""
     r = scrape(fresh_server)
@@ -281,16 +343,16 @@ def test_docs_and_dashboard_name_only_metrics_that_exist():
     from conftest import REPO
 
     source = "\n".join(p.read_text() for p in (REPO / "crates/telemetry/src").glob("*.rs"))
-    defined = set(re.findall(r'pub const [A-Z_]+: &str = "(vigil_[a-z_]+)";', source))
-    assert len(defined) == 15, defined
+    defined = set(re.findall(r'pub const [A-Z_]+: &str = "(vigil_[a-z0-9_]+)";', source))
+    assert len(defined) == 17, defined
     docs = (REPO / "docs/metrics.md").read_text()
-    documented = set(re.findall(r"^\| `(vigil_[a-z_]+)` \|", docs, re.M))
+    documented = set(re.findall(r"^\| `(vigil_[a-z0-9_]+)` \|", docs, re.M))
     assert documented == defined
     dashboard = json.loads((REPO / "docs/grafana-vigil.json").read_text())
     queried = set()
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            queried |= set(re.findall(r"\b(vigil_[a-z_]+)", target["expr"]))
+            queried |= set(re.findall(r"\b(vigil_[a-z0-9_]+)", target["expr"]))
     queried = {re.sub(r"_(bucket|count|sum)$", "", q) for q in queried}
     assert queried <= documented, queried - documented
-    assert len(queried) >= 12, queried
+    assert len(queried) >= 14, queried

@@ -11,10 +11,12 @@
 //! series stays bounded.
 
 pub mod audit;
+mod handles;
 pub mod jobs;
 pub mod ondemand;
 pub mod pool;
 pub mod rest;
+pub mod s3;
 pub mod scans;
 pub mod vscan;
 
@@ -35,9 +37,38 @@ pub fn describe() {
     ondemand::describe();
     audit::describe();
     rest::describe();
+    s3::describe();
     jobs::describe();
 }
 
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// An HTTP status as a label, without allocating for the codes Vigil's REST API and S3
+/// servers answer with.
+fn status_label(status: u16) -> metrics::SharedString {
+    let known = match status {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        206 => "206",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        411 => "411",
+        412 => "412",
+        413 => "413",
+        416 => "416",
+        500 => "500",
+        501 => "501",
+        503 => "503",
+        _ => return status.to_string().into(),
+    };
+    known.into()
 }

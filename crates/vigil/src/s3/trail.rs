@@ -6,7 +6,8 @@
 //! (`x-amz-request-id`), runs the request with its [`Trail`] reachable through
 //! [`current`] (a task-local, so the door's commit point can reach it without the
 //! request), and once the response is ready calls [`S3Hooks::finish`] before sending
-//! it. A refusal there replaces the response with `503 ServiceUnavailable`.
+//! it. A refusal there replaces the response with `503 ServiceUnavailable`. The request
+//! metrics are emitted last, so they count the status the client gets.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use telemetry::s3::{S3RequestServed, UNKNOWN_OPERATION};
 
 use super::hooks::{AuditRefused, S3Hooks, S3Operation};
 
@@ -138,16 +140,23 @@ pub async fn layer(State(hooks): State<Arc<dyn S3Hooks>>, req: Request, next: Ne
             op.bytes_out = content_length(resp.headers());
             op
         });
+        let operation = op.as_ref().map_or(UNKNOWN_OPERATION, |op| op.operation);
         let outcome = match op {
             Some(op) => hooks.finish(&op).await,
             None => Ok(()),
         };
-        (resp, outcome)
+        (resp, outcome, operation)
     });
-    let (mut resp, outcome) = finished.await;
+    let (mut resp, outcome, operation) = finished.await;
     if let Err(refused) = outcome {
         resp = unavailable(&request_id, &refused);
     }
+    S3RequestServed {
+        operation,
+        status: resp.status().as_u16(),
+        elapsed: trail.started.elapsed(),
+    }
+    .emit();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
